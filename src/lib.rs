@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod client;
+mod config;
+mod error;
+mod grant;
+mod secret;
+mod token;
+mod user;
+
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
+pub mod emulator;
+
+pub use client::Client;
+pub use config::{
+    env, Config, ConfigBuilder, ConfigError, DEFAULT_LEEWAY, DEFAULT_TIMEOUT, MAX_LEEWAY,
+    MIN_JWT_SECRET_LEN,
+};
+pub use error::{Error, ServiceError};
+pub use grant::GrantDecision;
+pub use jsonwebtoken::Algorithm;
+pub use secret::Secret;
+pub use token::{Claims, DecodeError, TokenDecoder, TokenPair, TokenType, AUDIENCE, MAX_TOKEN_LEN};
+pub use user::{Registration, User, UserStatus};
