@@ -417,21 +417,22 @@ mod tests {
 
     #[test]
     fn from_env_reads_every_variable_and_names_the_missing_one() {
-        let mut vars = HashMap::from([
+        let mut vars: HashMap<&'static str, &'static str> = HashMap::from([
             (env::ENDPOINT, "http://127.0.0.1:1"),
             (env::USER_POOL_ID, POOL),
             (env::OWNER_ID, OWNER),
             (env::API_KEY, "key"),
             (env::JWT_SECRET, SECRET),
         ]);
-        let lookup = |vars: &HashMap<&str, &str>| {
-            let vars = vars.clone();
-            move |name: &'static str| {
+        fn lookup<'a>(
+            vars: &'a HashMap<&'static str, &'static str>,
+        ) -> impl Fn(&'static str) -> Result<String, std::env::VarError> + 'a {
+            move |name| {
                 vars.get(name)
                     .map(|v| v.to_string())
                     .ok_or(std::env::VarError::NotPresent)
             }
-        };
+        }
         let config = Config::from_lookup(lookup(&vars)).unwrap();
         assert_eq!(config.owner_id(), OWNER);
         assert_eq!(config.api_key().expose(), "key");

@@ -5,8 +5,12 @@
 mod client;
 mod config;
 mod error;
+mod extract;
 mod grant;
+mod layer;
+mod rejection;
 mod secret;
+mod source;
 mod token;
 mod user;
 
@@ -20,7 +24,13 @@ pub use config::{
     MIN_JWT_SECRET_LEN,
 };
 pub use error::{Error, ServiceError};
-pub use grant::GrantDecision;
+pub use extract::StlockUser;
+pub use grant::{
+    GrantDecision, GrantFuture, GrantLayer, GrantService, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL,
+};
+pub use layer::{ResponseFuture, StlockLayer, StlockService};
+pub use rejection::{AuthError, DefaultRejection, RejectionBody, RejectionHandler};
+pub use source::TokenSource;
 pub use jsonwebtoken::Algorithm;
 pub use secret::Secret;
 pub use token::{Claims, DecodeError, TokenDecoder, TokenPair, TokenType, AUDIENCE, MAX_TOKEN_LEN};

@@ -1,6 +1,11 @@
 //! Grant checks: may this user call this method on this path?
 
+mod cache;
+mod layer;
+
 use serde::{Deserialize, Serialize};
+
+pub use layer::{GrantFuture, GrantLayer, GrantService, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 
 /// The service's answer to a grant check (`POST /grant`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,174 @@
+//! Where a request carries its access token: the `Authorization` header or a named cookie.
+
+use http::{header, HeaderMap};
+
+use crate::token::MAX_TOKEN_LEN;
+
+/// A place a request may carry its access token. See
+/// [`StlockLayer::token_sources`](crate::StlockLayer::token_sources).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>`, the scheme word in any case (the default).
+    AuthorizationHeader,
+    /// The value of the cookie with this name.
+    Cookie(String),
+}
+
+impl TokenSource {
+    /// The cookie with this name.
+    pub fn cookie(name: impl Into<String>) -> Self {
+        TokenSource::Cookie(name.into())
+    }
+}
+
+/// What the sources hold. Borrowed from the request: finding a token allocates nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Found<'a> {
+    Token(&'a str),
+    Absent,
+    Malformed(&'static str),
+}
+
+/// Longest `Authorization` or cookie header read: a token plus room for the scheme and other
+/// cookies. Larger ones are refused before they are parsed.
+const MAX_HEADER_LEN: usize = MAX_TOKEN_LEN + 4 * 1024;
+
+/// Looks through the sources in order and returns the first token found; a malformed source
+/// stops the search, since guessing past it could authenticate the wrong credentials.
+pub(crate) fn find_token<'a>(sources: &[TokenSource], headers: &'a HeaderMap) -> Found<'a> {
+    for source in sources {
+        let found = match source {
+            TokenSource::AuthorizationHeader => from_authorization(headers),
+            TokenSource::Cookie(name) => from_cookie(headers, name),
+        };
+        if found != Found::Absent {
+            return found;
+        }
+    }
+    Found::Absent
+}
+
+fn from_authorization(headers: &HeaderMap) -> Found<'_> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Found::Absent;
+    };
+    if values.next().is_some() {
+        return Found::Malformed("more than one Authorization header");
+    }
+    if value.len() > MAX_HEADER_LEN {
+        return Found::Malformed("the Authorization header is too large");
+    }
+    let Ok(value) = value.to_str() else {
+        return Found::Malformed("the Authorization header is not visible ASCII");
+    };
+    let value = value.trim();
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Another scheme (Basic, …) is no bearer token; other middleware may want it.
+        return Found::Absent;
+    }
+    match rest.trim() {
+        "" => Found::Malformed("the Bearer scheme is not followed by a token"),
+        token if token.contains(' ') => Found::Malformed("the bearer token contains spaces"),
+        token => Found::Token(token),
+    }
+}
+
+fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Found<'a> {
+    for value in headers.get_all(header::COOKIE) {
+        if value.len() > MAX_HEADER_LEN {
+            return Found::Malformed("the Cookie header is too large");
+        }
+        let Ok(value) = value.to_str() else {
+            return Found::Malformed("the Cookie header is not visible ASCII");
+        };
+        for pair in value.split(';') {
+            let Some((key, token)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if key == name {
+                let token = token.trim_matches('"');
+                return if token.is_empty() {
+                    Found::Malformed("the token cookie is empty")
+                } else {
+                    Found::Token(token)
+                };
+            }
+        }
+    }
+    Found::Absent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    const HEADER: &[TokenSource] = &[TokenSource::AuthorizationHeader];
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer a.b.c", "bearer a.b.c", "BEARER   a.b.c ", "bEaReR a.b.c"] {
+            let h = headers(&[("authorization", value)]);
+            assert_eq!(find_token(HEADER, &h), Found::Token("a.b.c"), "{value}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_no_header_are_absent() {
+        assert_eq!(find_token(HEADER, &HeaderMap::new()), Found::Absent);
+        let h = headers(&[("authorization", "Basic dXNlcjpwdw==")]);
+        assert_eq!(find_token(HEADER, &h), Found::Absent);
+    }
+
+    #[test]
+    fn malformed_headers_are_named() {
+        let cases = [
+            headers(&[("authorization", "Bearer")]),
+            headers(&[("authorization", "Bearer  ")]),
+            headers(&[("authorization", "Bearer a b")]),
+            headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]),
+            headers(&[("authorization", &format!("Bearer {}", "a".repeat(MAX_HEADER_LEN)))]),
+        ];
+        for h in cases {
+            assert!(matches!(find_token(HEADER, &h), Found::Malformed(_)), "{h:?}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_bytes(b"Bearer \xff").unwrap());
+        assert!(matches!(find_token(HEADER, &h), Found::Malformed(_)));
+    }
+
+    #[test]
+    fn cookie_source_finds_its_cookie_among_others() {
+        let sources = [TokenSource::cookie("session")];
+        let h = headers(&[("cookie", "theme=dark; session=a.b.c; lang=en")]);
+        assert_eq!(find_token(&sources, &h), Found::Token("a.b.c"));
+        let h = headers(&[("cookie", "theme=dark"), ("cookie", "session=\"x.y.z\"")]);
+        assert_eq!(find_token(&sources, &h), Found::Token("x.y.z"));
+        let h = headers(&[("cookie", "sessionid=nope")]);
+        assert_eq!(find_token(&sources, &h), Found::Absent);
+        let h = headers(&[("cookie", "session=")]);
+        assert!(matches!(find_token(&sources, &h), Found::Malformed(_)));
+    }
+
+    #[test]
+    fn sources_are_tried_in_order() {
+        let both = [TokenSource::AuthorizationHeader, TokenSource::cookie("session")];
+        let h = headers(&[("authorization", "Bearer from.header.x"), ("cookie", "session=from.cookie.x")]);
+        assert_eq!(find_token(&both, &h), Found::Token("from.header.x"));
+        let h = headers(&[("cookie", "session=from.cookie.x")]);
+        assert_eq!(find_token(&both, &h), Found::Token("from.cookie.x"));
+        // Only the header configured: the cookie is not looked at.
+        assert_eq!(find_token(HEADER, &h), Found::Absent);
+    }
+}
