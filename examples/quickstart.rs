@@ -18,7 +18,10 @@ use stlock::{Client, Config, Registration};
 async fn main() -> Result<(), Box<dyn Error>> {
     // Keep the emulator alive for the whole run: dropping it stops the server.
     let (config, emulator) = if std::env::var_os(stlock::env::ENDPOINT).is_some() {
-        println!("service     {} (from STLOCK_* variables)", std::env::var(stlock::env::ENDPOINT)?);
+        println!(
+            "service     {} (from STLOCK_* variables)",
+            std::env::var(stlock::env::ENDPOINT)?
+        );
         (Config::from_env()?, None)
     } else {
         let emulator = stlock::emulator::start().await?;
@@ -40,7 +43,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
             password,
         ))
         .await?;
-    println!("register    created {} (id {}, status {:?})", user.username, user.id, user.status);
+    println!(
+        "register    created {} (id {}, status {:?})",
+        user.username, user.id, user.status
+    );
 
     let tokens = client.login(&username, password).await?;
     println!("login       got an access and a refresh token");
@@ -58,8 +64,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         println!("policy      attached \"read orders\": allow GET /orders/**");
     }
     for (method, path) in [(Method::GET, "/orders/42"), (Method::DELETE, "/orders/42")] {
-        let decision = client.check_grant(&tokens.access_token, &method, path).await?;
-        let verdict = if decision.allowed { "allowed" } else { "denied" };
+        let decision = client
+            .check_grant(&tokens.access_token, &method, path)
+            .await?;
+        let verdict = if decision.allowed {
+            "allowed"
+        } else {
+            "denied"
+        };
         println!("grant       {method} {path}: {verdict}");
     }
 
@@ -75,10 +87,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     client.logout(&signed_in_again.refresh_token).await?;
     println!("logout      revoked the refresh token");
     let after = client.refresh(&signed_in_again.refresh_token).await;
-    println!(
-        "refresh     after logout: {}",
-        outcome(&after)
-    );
+    println!("refresh     after logout: {}", outcome(&after));
 
     // `rotated` belonged to the login whose old token was replayed: the service revoked it.
     let revoked = client.refresh(&rotated.refresh_token).await;

@@ -404,7 +404,13 @@ mod tests {
 
     #[test]
     fn bearer_refuses_what_is_not_a_jwt() {
-        for token in ["", "a b", "a\nb", "ey.ey.sig;drop", &"a".repeat(MAX_TOKEN_LEN + 1)] {
+        for token in [
+            "",
+            "a b",
+            "a\nb",
+            "ey.ey.sig;drop",
+            &"a".repeat(MAX_TOKEN_LEN + 1),
+        ] {
             let err = bearer("access_token", token).unwrap_err();
             assert!(err.is_invalid_input(), "{token:?}");
         }
@@ -415,7 +421,10 @@ mod tests {
 
     #[test]
     fn every_operation_has_the_documented_method() {
-        let table: Vec<_> = Operation::ALL.iter().map(|op| (op.method(), op.path())).collect();
+        let table: Vec<_> = Operation::ALL
+            .iter()
+            .map(|op| (op.method(), op.path()))
+            .collect();
         assert_eq!(
             table,
             [

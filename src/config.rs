@@ -69,10 +69,10 @@ impl Config {
         ConfigBuilder::default()
     }
 
-    /// Reads the five `STLOCK_*` variables (see [`env`]); timeout, leeway and algorithms keep
+    /// Reads the five `STLOCK_*` variables (see [`env`](mod@env)); timeout, leeway and algorithms keep
     /// their defaults.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name))
+        Self::from_lookup(std::env::var)
     }
 
     fn from_lookup(
@@ -201,9 +201,14 @@ impl ConfigBuilder {
         let endpoint = parse_endpoint(&self.endpoint.ok_or(ConfigError::Missing("endpoint"))?)?;
         let user_pool_id = parse_id(
             "user_pool_id",
-            &self.user_pool_id.ok_or(ConfigError::Missing("user_pool_id"))?,
+            &self
+                .user_pool_id
+                .ok_or(ConfigError::Missing("user_pool_id"))?,
         )?;
-        let owner_id = parse_id("owner_id", &self.owner_id.ok_or(ConfigError::Missing("owner_id"))?)?;
+        let owner_id = parse_id(
+            "owner_id",
+            &self.owner_id.ok_or(ConfigError::Missing("owner_id"))?,
+        )?;
 
         let api_key = self.api_key.ok_or(ConfigError::Missing("api_key"))?;
         // The key travels in a header: it must be a valid, visible header value.
@@ -355,7 +360,11 @@ mod tests {
 
     #[test]
     fn endpoint_is_normalised_to_one_trailing_slash() {
-        for raw in ["http://h:8080/base", "http://h:8080/base/", "http://h:8080/base//"] {
+        for raw in [
+            "http://h:8080/base",
+            "http://h:8080/base/",
+            "http://h:8080/base//",
+        ] {
             let config = valid().endpoint(raw).build().unwrap();
             assert_eq!(config.endpoint().as_str(), "http://h:8080/base/");
         }
@@ -365,16 +374,32 @@ mod tests {
 
     #[test]
     fn bad_endpoints_are_refused_with_a_reason() {
-        for raw in ["", "auth.example.com", "ftp://h", "http://h/?a=1", "http://u:p@h", "http://h/#x"] {
+        for raw in [
+            "",
+            "auth.example.com",
+            "ftp://h",
+            "http://h/?a=1",
+            "http://u:p@h",
+            "http://h/#x",
+        ] {
             let err = valid().endpoint(raw).build().unwrap_err();
-            assert!(matches!(err, ConfigError::InvalidEndpoint { .. }), "{raw}: {err}");
+            assert!(
+                matches!(err, ConfigError::InvalidEndpoint { .. }),
+                "{raw}: {err}"
+            );
         }
     }
 
     #[test]
     fn ids_must_be_uuids_and_are_normalised() {
         let err = valid().owner_id("owner-1").build().unwrap_err();
-        assert!(matches!(err, ConfigError::InvalidId { field: "owner_id", .. }));
+        assert!(matches!(
+            err,
+            ConfigError::InvalidId {
+                field: "owner_id",
+                ..
+            }
+        ));
         let config = valid().user_pool_id(POOL.to_uppercase()).build().unwrap();
         assert_eq!(config.user_pool_id(), POOL);
     }
@@ -404,7 +429,10 @@ mod tests {
             valid().leeway(Duration::from_secs(61)).build(),
             Err(ConfigError::LeewayTooLarge(_))
         ));
-        assert!(matches!(valid().algorithms([]).build(), Err(ConfigError::NoAlgorithm)));
+        assert!(matches!(
+            valid().algorithms([]).build(),
+            Err(ConfigError::NoAlgorithm)
+        ));
         assert!(matches!(
             valid().algorithms([Algorithm::RS256]).build(),
             Err(ConfigError::UnsupportedAlgorithm(Algorithm::RS256))

@@ -119,8 +119,15 @@ impl<R: RejectionHandler> StlockLayer<R> {
 
     /// A [`GrantLayer`] with the same client, token sources and rejection handler, to put
     /// *inside* this layer on the routes whose grants the service should check.
+    ///
+    /// It takes the sources and handler this layer has now: configure
+    /// [`token_sources`](Self::token_sources) and [`rejection`](Self::rejection) first.
     pub fn grant_layer(&self) -> GrantLayer<R> {
-        GrantLayer::new(self.client.clone(), self.sources.clone(), self.rejection.clone())
+        GrantLayer::new(
+            self.client.clone(),
+            self.sources.clone(),
+            self.rejection.clone(),
+        )
     }
 
     fn authenticate(&self, headers: &http::HeaderMap) -> Result<Option<StlockUser>, AuthError> {
@@ -229,9 +236,9 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Inner { future } => future.poll(cx),
-            StateProj::Ready { response } => Poll::Ready(Ok(response
-                .take()
-                .unwrap_or_else(polled_after_completion))),
+            StateProj::Ready { response } => {
+                Poll::Ready(Ok(response.take().unwrap_or_else(polled_after_completion)))
+            }
         }
     }
 }

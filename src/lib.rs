@@ -28,10 +28,10 @@ pub use extract::StlockUser;
 pub use grant::{
     GrantDecision, GrantFuture, GrantLayer, GrantService, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL,
 };
+pub use jsonwebtoken::Algorithm;
 pub use layer::{ResponseFuture, StlockLayer, StlockService};
 pub use rejection::{AuthError, DefaultRejection, RejectionBody, RejectionHandler};
-pub use source::TokenSource;
-pub use jsonwebtoken::Algorithm;
 pub use secret::Secret;
+pub use source::TokenSource;
 pub use token::{Claims, DecodeError, TokenDecoder, TokenPair, TokenType, AUDIENCE, MAX_TOKEN_LEN};
 pub use user::{Registration, User, UserStatus};

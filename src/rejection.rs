@@ -34,7 +34,9 @@ pub enum AuthError {
     #[error("the grant check is unavailable, so the request is refused: {0}")]
     GrantUnavailable(String),
     /// A route needs `StlockLayer` in front of it and it is not there: a wiring mistake.
-    #[error("this route needs `StlockLayer` in front of it (add `.layer(StlockLayer::new(config)?)`)")]
+    #[error(
+        "this route needs `StlockLayer` in front of it (add `.layer(StlockLayer::new(config)?)`)"
+    )]
     MissingLayer,
 }
 
@@ -76,7 +78,10 @@ impl AuthError {
                 .ok()
             }
             AuthError::RevokedToken => ("invalid_token", "the access token was revoked"),
-            AuthError::GrantDenied => ("insufficient_scope", "the user's policies do not allow this request"),
+            AuthError::GrantDenied => (
+                "insufficient_scope",
+                "the user's policies do not allow this request",
+            ),
             AuthError::GrantUnavailable(_) | AuthError::MissingLayer => return None,
         };
         HeaderValue::from_str(&format!(
@@ -91,7 +96,10 @@ impl IntoResponse for AuthError {
         let body = serde_json::json!({ "detail": self.to_string() }).to_string();
         let mut response = (
             self.status(),
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body,
         )
             .into_response();
@@ -204,7 +212,10 @@ pub(crate) fn reject<B: RejectionBody>(
 fn grpc_status(error: &AuthError) -> Response {
     let mut response = Response::new(Body::empty());
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
     headers.insert("grpc-status", HeaderValue::from(error.grpc_code()));
     if let Ok(message) = HeaderValue::from_str(&percent_encode(&error.to_string())) {
         headers.insert("grpc-message", message);
@@ -233,7 +244,10 @@ mod tests {
     #[test]
     fn challenges_follow_rfc_6750() {
         let challenge = |e: AuthError| e.challenge().map(|v| v.to_str().unwrap().to_owned());
-        assert_eq!(challenge(AuthError::MissingToken).as_deref(), Some("Bearer"));
+        assert_eq!(
+            challenge(AuthError::MissingToken).as_deref(),
+            Some("Bearer")
+        );
         assert_eq!(
             challenge(AuthError::InvalidToken(DecodeError::Expired)).as_deref(),
             Some("Bearer error=\"invalid_token\", error_description=\"the token has expired\"")
@@ -246,7 +260,10 @@ mod tests {
     #[test]
     fn grpc_rejection_is_trailers_only_with_the_status() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc+proto"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc+proto"),
+        );
         let response: http::Response<Body> =
             reject(&DefaultRejection, &AuthError::GrantDenied, &headers);
         assert_eq!(response.status(), StatusCode::OK);

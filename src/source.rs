@@ -81,24 +81,36 @@ fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Found<'a> {
         if value.len() > MAX_HEADER_LEN {
             return Found::Malformed("the Cookie header is too large");
         }
-        let Ok(value) = value.to_str() else {
-            return Found::Malformed("the Cookie header is not visible ASCII");
-        };
-        for pair in value.split(';') {
-            let Some((key, token)) = pair.trim().split_once('=') else {
+        // Read as bytes: the site's other cookies may hold anything (browsers send UTF-8 as it
+        // is), and must not keep the user from signing in. Only the token's cookie is checked.
+        for pair in value.as_bytes().split(|&b| b == b';') {
+            let pair = pair.trim_ascii();
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
                 continue;
             };
-            if key == name {
-                let token = token.trim_matches('"');
-                return if token.is_empty() {
-                    Found::Malformed("the token cookie is empty")
-                } else {
-                    Found::Token(token)
-                };
+            if &pair[..eq] != name.as_bytes() {
+                continue;
             }
+            let token = trim_quotes(&pair[eq + 1..]);
+            return match std::str::from_utf8(token) {
+                Ok("") => Found::Malformed("the token cookie is empty"),
+                Ok(token) if token.bytes().all(|b| b.is_ascii_graphic()) => Found::Token(token),
+                _ => Found::Malformed("the token cookie is not visible ASCII"),
+            };
         }
     }
     Found::Absent
+}
+
+/// A cookie value may be quoted (RFC 6265 §4.1.1).
+fn trim_quotes(mut value: &[u8]) -> &[u8] {
+    while let [b'"', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b'"'] = value {
+        value = rest;
+    }
+    value
 }
 
 #[cfg(test)]
@@ -118,7 +130,12 @@ mod tests {
 
     #[test]
     fn bearer_scheme_is_case_insensitive() {
-        for value in ["Bearer a.b.c", "bearer a.b.c", "BEARER   a.b.c ", "bEaReR a.b.c"] {
+        for value in [
+            "Bearer a.b.c",
+            "bearer a.b.c",
+            "BEARER   a.b.c ",
+            "bEaReR a.b.c",
+        ] {
             let h = headers(&[("authorization", value)]);
             assert_eq!(find_token(HEADER, &h), Found::Token("a.b.c"), "{value}");
         }
@@ -138,13 +155,22 @@ mod tests {
             headers(&[("authorization", "Bearer  ")]),
             headers(&[("authorization", "Bearer a b")]),
             headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]),
-            headers(&[("authorization", &format!("Bearer {}", "a".repeat(MAX_HEADER_LEN)))]),
+            headers(&[(
+                "authorization",
+                &format!("Bearer {}", "a".repeat(MAX_HEADER_LEN)),
+            )]),
         ];
         for h in cases {
-            assert!(matches!(find_token(HEADER, &h), Found::Malformed(_)), "{h:?}");
+            assert!(
+                matches!(find_token(HEADER, &h), Found::Malformed(_)),
+                "{h:?}"
+            );
         }
         let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_bytes(b"Bearer \xff").unwrap());
+        h.insert(
+            "authorization",
+            HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
+        );
         assert!(matches!(find_token(HEADER, &h), Found::Malformed(_)));
     }
 
@@ -159,12 +185,38 @@ mod tests {
         assert_eq!(find_token(&sources, &h), Found::Absent);
         let h = headers(&[("cookie", "session=")]);
         assert!(matches!(find_token(&sources, &h), Found::Malformed(_)));
+        let h = headers(&[("cookie", "session=\"\"")]);
+        assert!(matches!(find_token(&sources, &h), Found::Malformed(_)));
+    }
+
+    #[test]
+    fn other_cookies_may_hold_any_bytes_but_the_token_may_not() {
+        let sources = [TokenSource::cookie("session")];
+        let mut h = HeaderMap::new();
+        let value = HeaderValue::from_bytes(b"name=\xc3\xa9l\xc3\xa9na; session=a.b.c").unwrap();
+        h.insert("cookie", value);
+        assert_eq!(find_token(&sources, &h), Found::Token("a.b.c"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            "cookie",
+            HeaderValue::from_bytes(b"session=a.\xffb.c").unwrap(),
+        );
+        assert_eq!(
+            find_token(&sources, &h),
+            Found::Malformed("the token cookie is not visible ASCII")
+        );
     }
 
     #[test]
     fn sources_are_tried_in_order() {
-        let both = [TokenSource::AuthorizationHeader, TokenSource::cookie("session")];
-        let h = headers(&[("authorization", "Bearer from.header.x"), ("cookie", "session=from.cookie.x")]);
+        let both = [
+            TokenSource::AuthorizationHeader,
+            TokenSource::cookie("session"),
+        ];
+        let h = headers(&[
+            ("authorization", "Bearer from.header.x"),
+            ("cookie", "session=from.cookie.x"),
+        ]);
         assert_eq!(find_token(&both, &h), Found::Token("from.header.x"));
         let h = headers(&[("cookie", "session=from.cookie.x")]);
         assert_eq!(find_token(&both, &h), Found::Token("from.cookie.x"));

@@ -189,7 +189,10 @@ impl TokenDecoder {
         if !claims.owner_sub.eq_ignore_ascii_case(&self.owner_id) {
             return Err(DecodeError::ForeignOwner);
         }
-        if !claims.user_pool_sub.eq_ignore_ascii_case(&self.user_pool_id) {
+        if !claims
+            .user_pool_sub
+            .eq_ignore_ascii_case(&self.user_pool_id)
+        {
             return Err(DecodeError::ForeignPool);
         }
         Ok(claims)
@@ -266,7 +269,10 @@ mod tests {
     }
 
     fn now() -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
     }
 
     fn claims(token_type: TokenType) -> Claims {
@@ -283,7 +289,12 @@ mod tests {
     }
 
     fn sign(claims: &impl Serialize, alg: Algorithm, secret: &str) -> String {
-        encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        encode(
+            &Header::new(alg),
+            claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     }
 
     fn decoder() -> TokenDecoder {
@@ -304,13 +315,27 @@ mod tests {
             "iat": now(), "type": "ACCESS", "aud": "USER", "sub": "5f331151-49d1-4d12-a977-a94a223a948a",
             "owner_sub": OWNER, "user_pool_sub": POOL});
         let token = sign(&raw, Algorithm::HS256, SECRET);
-        assert_eq!(decoder().decode_access(&token).unwrap().sub, "5f331151-49d1-4d12-a977-a94a223a948a");
+        assert_eq!(
+            decoder().decode_access(&token).unwrap().sub,
+            "5f331151-49d1-4d12-a977-a94a223a948a"
+        );
     }
 
     #[test]
     fn garbage_is_malformed() {
-        for token in ["", "abc", "a.b.c", "a.b", "....", &"x".repeat(MAX_TOKEN_LEN + 1)] {
-            assert_eq!(decoder().decode_access(token), Err(DecodeError::Malformed), "{token}");
+        for token in [
+            "",
+            "abc",
+            "a.b.c",
+            "a.b",
+            "....",
+            &"x".repeat(MAX_TOKEN_LEN + 1),
+        ] {
+            assert_eq!(
+                decoder().decode_access(token),
+                Err(DecodeError::Malformed),
+                "{token}"
+            );
         }
     }
 
@@ -326,8 +351,15 @@ mod tests {
 
     #[test]
     fn wrong_secret_is_a_bad_signature() {
-        let token = sign(&claims(TokenType::Access), Algorithm::HS256, "another-secret-of-32-bytes-length!!");
-        assert_eq!(decoder().decode_access(&token), Err(DecodeError::BadSignature));
+        let token = sign(
+            &claims(TokenType::Access),
+            Algorithm::HS256,
+            "another-secret-of-32-bytes-length!!",
+        );
+        assert_eq!(
+            decoder().decode_access(&token),
+            Err(DecodeError::BadSignature)
+        );
     }
 
     #[test]
@@ -335,26 +367,44 @@ mod tests {
         let token = sign(&claims(TokenType::Access), Algorithm::HS256, SECRET);
         let mut forged = claims(TokenType::Access);
         forged.sub = "someone-else".into();
-        let forged_payload = sign(&forged, Algorithm::HS256, "x").split('.').nth(1).unwrap().to_owned();
+        let forged_payload = sign(&forged, Algorithm::HS256, "x")
+            .split('.')
+            .nth(1)
+            .unwrap()
+            .to_owned();
         let mut parts: Vec<&str> = token.split('.').collect();
         parts[1] = &forged_payload;
-        assert_eq!(decoder().decode_access(&parts.join(".")), Err(DecodeError::BadSignature));
+        assert_eq!(
+            decoder().decode_access(&parts.join(".")),
+            Err(DecodeError::BadSignature)
+        );
     }
 
     #[test]
     fn alg_none_is_refused() {
-        let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
         let header = b64(serde_json::json!({"typ": "JWT", "alg": "none"}));
         let payload = b64(serde_json::to_value(claims(TokenType::Access)).unwrap());
-        for token in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
-            assert_eq!(decoder().decode_access(&token), Err(DecodeError::DisallowedAlgorithm));
+        for token in [
+            format!("{header}.{payload}."),
+            format!("{header}.{payload}"),
+        ] {
+            assert_eq!(
+                decoder().decode_access(&token),
+                Err(DecodeError::DisallowedAlgorithm)
+            );
         }
     }
 
     #[test]
     fn other_hmac_algorithm_is_refused_unless_configured() {
         let token = sign(&claims(TokenType::Access), Algorithm::HS512, SECRET);
-        assert_eq!(decoder().decode_access(&token), Err(DecodeError::DisallowedAlgorithm));
+        assert_eq!(
+            decoder().decode_access(&token),
+            Err(DecodeError::DisallowedAlgorithm)
+        );
 
         let both = Config::builder()
             .endpoint("http://127.0.0.1:1")
@@ -373,7 +423,10 @@ mod tests {
         let mut c = claims(TokenType::Access);
         c.exp = now() - 10;
         let token = sign(&c, Algorithm::HS256, SECRET);
-        assert_eq!(TokenDecoder::new(&config(5)).decode_access(&token), Err(DecodeError::Expired));
+        assert_eq!(
+            TokenDecoder::new(&config(5)).decode_access(&token),
+            Err(DecodeError::Expired)
+        );
         assert!(TokenDecoder::new(&config(30)).decode_access(&token).is_ok());
     }
 
@@ -382,7 +435,10 @@ mod tests {
         let mut c = claims(TokenType::Access);
         c.aud = "ADMIN".into();
         let token = sign(&c, Algorithm::HS256, SECRET);
-        assert_eq!(decoder().decode_access(&token), Err(DecodeError::WrongAudience));
+        assert_eq!(
+            decoder().decode_access(&token),
+            Err(DecodeError::WrongAudience)
+        );
     }
 
     #[test]
@@ -391,11 +447,17 @@ mod tests {
         let access = sign(&claims(TokenType::Access), Algorithm::HS256, SECRET);
         assert_eq!(
             decoder().decode_access(&refresh),
-            Err(DecodeError::WrongType { expected: TokenType::Access, found: TokenType::Refresh })
+            Err(DecodeError::WrongType {
+                expected: TokenType::Access,
+                found: TokenType::Refresh
+            })
         );
         assert_eq!(
             decoder().decode_refresh(&access),
-            Err(DecodeError::WrongType { expected: TokenType::Refresh, found: TokenType::Access })
+            Err(DecodeError::WrongType {
+                expected: TokenType::Refresh,
+                found: TokenType::Access
+            })
         );
         assert!(decoder().decode_refresh(&refresh).is_ok());
     }
@@ -415,18 +477,31 @@ mod tests {
         let mut other_pool = claims(TokenType::Access);
         other_pool.user_pool_sub = "22222222-2222-2222-2222-222222222222".into();
         let d = decoder();
-        assert_eq!(d.decode_access(&sign(&other_owner, Algorithm::HS256, SECRET)), Err(DecodeError::ForeignOwner));
-        assert_eq!(d.decode_access(&sign(&other_pool, Algorithm::HS256, SECRET)), Err(DecodeError::ForeignPool));
+        assert_eq!(
+            d.decode_access(&sign(&other_owner, Algorithm::HS256, SECRET)),
+            Err(DecodeError::ForeignOwner)
+        );
+        assert_eq!(
+            d.decode_access(&sign(&other_pool, Algorithm::HS256, SECRET)),
+            Err(DecodeError::ForeignPool)
+        );
 
         let mut upper = claims(TokenType::Access);
         upper.user_pool_sub = POOL.to_uppercase();
-        assert!(d.decode_access(&sign(&upper, Algorithm::HS256, SECRET)).is_ok());
+        assert!(d
+            .decode_access(&sign(&upper, Algorithm::HS256, SECRET))
+            .is_ok());
     }
 
     #[test]
     fn debug_output_hides_tokens_and_key() {
-        let pair = TokenPair { access_token: "aaa.bbb.ccc".into(), refresh_token: "ddd.eee.fff".into() };
+        let pair = TokenPair {
+            access_token: "aaa.bbb.ccc".into(),
+            refresh_token: "ddd.eee.fff".into(),
+        };
         let shown = format!("{pair:?} {:?}", decoder());
-        assert!(!shown.contains("aaa.bbb") && !shown.contains("ddd.eee") && !shown.contains(SECRET));
+        assert!(
+            !shown.contains("aaa.bbb") && !shown.contains("ddd.eee") && !shown.contains(SECRET)
+        );
     }
 }

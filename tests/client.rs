@@ -53,7 +53,10 @@ async fn taken_username_is_a_service_error_with_status_and_detail() {
     assert!(err.is_service(), "{err:?}");
     assert_eq!(err.status(), Some(StatusCode::CONFLICT));
     let service = err.service_error().unwrap();
-    assert!(service.detail().is_some_and(|d| d.contains("username")), "{service:?}");
+    assert!(
+        service.detail().is_some_and(|d| d.contains("username")),
+        "{service:?}"
+    );
     assert!(service.body().starts_with('{'));
 }
 
@@ -71,9 +74,15 @@ async fn login_then_decode_yields_the_users_verified_claims() {
     assert_eq!(claims.token_type, TokenType::Access);
     assert_eq!(claims.exp - claims.iat, 600);
 
-    let refresh = client.decoder().decode_refresh(&pair.refresh_token).unwrap();
+    let refresh = client
+        .decoder()
+        .decode_refresh(&pair.refresh_token)
+        .unwrap();
     assert_eq!(refresh.exp - refresh.iat, 3600);
-    assert!(client.decode(&pair.refresh_token).is_err(), "a refresh token is no access token");
+    assert!(
+        client.decode(&pair.refresh_token).is_err(),
+        "a refresh token is no access token"
+    );
 }
 
 #[tokio::test]
@@ -161,17 +170,32 @@ async fn grant_check_follows_the_attached_policies() {
         .unwrap();
     let token = client.login("alice", "test").await.unwrap().access_token;
 
-    let before = client.check_grant(&token, &Method::GET, "/orders/1").await.unwrap();
-    assert!(!before.allowed, "no policy attached yet: nothing matches, so denied");
+    let before = client
+        .check_grant(&token, &Method::GET, "/orders/1")
+        .await
+        .unwrap();
+    assert!(
+        !before.allowed,
+        "no policy attached yet: nothing matches, so denied"
+    );
 
     emu.attach_policy(pool, &user.id, &policy.id).unwrap();
-    let allowed = client.check_grant(&token, &Method::GET, "/orders/1").await.unwrap();
+    let allowed = client
+        .check_grant(&token, &Method::GET, "/orders/1")
+        .await
+        .unwrap();
     assert!(allowed.allowed);
     assert_eq!(allowed.method, "GET");
     assert_eq!(allowed.path, "/orders/1");
-    let wrong_method = client.check_grant(&token, &Method::DELETE, "/orders/1").await.unwrap();
+    let wrong_method = client
+        .check_grant(&token, &Method::DELETE, "/orders/1")
+        .await
+        .unwrap();
     assert!(!wrong_method.allowed);
-    let denied = client.check_grant(&token, &Method::GET, "/orders/secret").await.unwrap();
+    let denied = client
+        .check_grant(&token, &Method::GET, "/orders/secret")
+        .await
+        .unwrap();
     assert!(!denied.allowed, "deny beats allow");
 }
 
@@ -181,7 +205,10 @@ async fn grant_check_refuses_a_refresh_token() {
     let client = client(&emu);
     client.register(&alice()).await.unwrap();
     let pair = client.login("alice", "test").await.unwrap();
-    let err = client.check_grant(&pair.refresh_token, &Method::GET, "/").await.unwrap_err();
+    let err = client
+        .check_grant(&pair.refresh_token, &Method::GET, "/")
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
 }
 
@@ -194,7 +221,10 @@ async fn profile_updates_return_the_updated_user() {
 
     let renamed = client.update_username(&token, "alice2").await.unwrap();
     assert_eq!(renamed.username, "alice2");
-    let moved = client.update_email(&token, "alice2@example.com").await.unwrap();
+    let moved = client
+        .update_email(&token, "alice2@example.com")
+        .await
+        .unwrap();
     assert_eq!(moved.email, "alice2@example.com");
     assert_eq!(moved.username, "alice2");
     client.login("alice2", "test").await.unwrap();
@@ -207,10 +237,16 @@ async fn password_change_revokes_sessions_and_the_old_password() {
     client.register(&alice()).await.unwrap();
     let pair = client.login("alice", "test").await.unwrap();
 
-    let wrong_old = client.update_password(&pair.access_token, "nope", "n3w-pass").await.unwrap_err();
+    let wrong_old = client
+        .update_password(&pair.access_token, "nope", "n3w-pass")
+        .await
+        .unwrap_err();
     assert_eq!(wrong_old.status(), Some(StatusCode::UNAUTHORIZED));
 
-    client.update_password(&pair.access_token, "test", "n3w-pass").await.unwrap();
+    client
+        .update_password(&pair.access_token, "test", "n3w-pass")
+        .await
+        .unwrap();
     let stale = client.refresh(&pair.refresh_token).await.unwrap_err();
     assert_eq!(stale.status(), Some(StatusCode::UNAUTHORIZED));
     assert_eq!(
@@ -232,7 +268,11 @@ async fn wrong_api_key_is_refused_by_the_service() {
         .jwt_secret(creds.jwt_secret.clone())
         .build()
         .unwrap();
-    let err = Client::new(config).unwrap().register(&alice()).await.unwrap_err();
+    let err = Client::new(config)
+        .unwrap()
+        .register(&alice())
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
 }
 
@@ -240,9 +280,13 @@ async fn wrong_api_key_is_refused_by_the_service() {
 async fn tokens_of_another_pool_do_not_decode() {
     let emu = emulator().await;
     let other = emu.add_pool();
-    let other_client = Client::new(other.config()).unwrap();
+    let other_client = Client::new(other.config().unwrap()).unwrap();
     other_client.register(&alice()).await.unwrap();
-    let foreign = other_client.login("alice", "test").await.unwrap().access_token;
+    let foreign = other_client
+        .login("alice", "test")
+        .await
+        .unwrap()
+        .access_token;
     assert!(client(&emu).decode(&foreign).is_err());
     assert!(other_client.decode(&foreign).is_ok());
 }
@@ -254,12 +298,24 @@ async fn invalid_input_is_refused_before_sending() {
     let cases = [
         client.login("", "pw").await.unwrap_err(),
         client.login("alice", "").await.unwrap_err(),
-        client.register(&Registration::new("a", " ", "1", "pw")).await.unwrap_err(),
+        client
+            .register(&Registration::new("a", " ", "1", "pw"))
+            .await
+            .unwrap_err(),
         client.refresh("").await.unwrap_err(),
         client.logout("not a token").await.unwrap_err(),
-        client.check_grant("aa.bb.cc", &Method::GET, "/x\n").await.unwrap_err(),
-        client.update_email("aa.bb\r\n.cc", "a@b.c").await.unwrap_err(),
-        client.update_password("aa.bb.cc", "old", "").await.unwrap_err(),
+        client
+            .check_grant("aa.bb.cc", &Method::GET, "/x\n")
+            .await
+            .unwrap_err(),
+        client
+            .update_email("aa.bb\r\n.cc", "a@b.c")
+            .await
+            .unwrap_err(),
+        client
+            .update_password("aa.bb.cc", "old", "")
+            .await
+            .unwrap_err(),
     ];
     for err in cases {
         assert!(err.is_invalid_input(), "{err:?}");
@@ -286,7 +342,11 @@ async fn silent_service_times_out_within_the_configured_bound() {
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let err = Client::new(config).unwrap().login("alice", "pw").await.unwrap_err();
+    let err = Client::new(config)
+        .unwrap()
+        .login("alice", "pw")
+        .await
+        .unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert!(matches!(err, Error::Timeout(d) if d == Duration::from_millis(200)));
 }
@@ -330,14 +390,26 @@ async fn requests_carry_the_wire_headers_and_body() {
     )
     .await;
     let client = Client::new(config_for(&server.endpoint())).unwrap();
-    client.check_grant("aa.bb.cc", &Method::GET, "/").await.unwrap();
+    client
+        .check_grant("aa.bb.cc", &Method::GET, "/")
+        .await
+        .unwrap();
     let request = server.received().await;
     let head = request.to_ascii_lowercase();
-    assert!(request.starts_with("POST /base/api/v0/users/grant HTTP/1.1\r\n"), "{request}");
+    assert!(
+        request.starts_with("POST /base/api/v0/users/grant HTTP/1.1\r\n"),
+        "{request}"
+    );
     assert!(head.contains("\r\nx-api-key: key\r\n"), "{request}");
     // The service's own client sends the scheme word in lower case; so do we.
-    assert!(request.contains("\r\nauthorization: bearer aa.bb.cc\r\n"), "{request}");
-    assert!(request.ends_with(r#"{"method":"GET","path":"/"}"#), "{request}");
+    assert!(
+        request.contains("\r\nauthorization: bearer aa.bb.cc\r\n"),
+        "{request}"
+    );
+    assert!(
+        request.ends_with(r#"{"method":"GET","path":"/"}"#),
+        "{request}"
+    );
 }
 
 #[tokio::test]

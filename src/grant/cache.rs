@@ -42,7 +42,7 @@ impl Hash for KeyRef<'_> {
 
 impl Equivalent<Key> for KeyRef<'_> {
     fn equivalent(&self, key: &Key) -> bool {
-        *self.token_id == *key.token_id && self.method == &key.method && *self.path == *key.path
+        *self.token_id == *key.token_id && *self.method == key.method && *self.path == *key.path
     }
 }
 

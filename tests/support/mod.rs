@@ -1,6 +1,9 @@
 //! Raw loopback servers for the failures a well-behaved STLock never produces.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+#[cfg(feature = "emulator")]
+pub mod auth;
+
 use std::net::SocketAddr;
 
 use stlock::Config;
@@ -73,7 +76,9 @@ impl RawServer {
         let addr = listener.local_addr().expect("addr");
         let (tx, received) = oneshot::channel();
         tokio::spawn(async move {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
             let request = read_request(&mut socket).await;
             let _ = tx.send(request);
             match behaviour {
@@ -102,11 +107,7 @@ impl RawServer {
 async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
-    loop {
-        let Ok(n) = socket.read(&mut chunk).await else { break };
-        if n == 0 {
-            break;
-        }
+    while let Ok(n @ 1..) = socket.read(&mut chunk).await {
         buf.extend_from_slice(&chunk[..n]);
         let text = String::from_utf8_lossy(&buf);
         if let Some(end) = text.find("\r\n\r\n") {

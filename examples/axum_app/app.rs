@@ -1,0 +1,252 @@
+//! The `axum_app` example's application: the Python client's FastAPI `main.py`, ported to axum.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /register` | `{"username", "email", "phone", "password"}` → 201 and the new user |
+//! | `POST /login` | `{"username", "password"}` → a token pair |
+//! | `POST /refresh` | `{"refresh_token"}` → a new pair (the old refresh token is spent) |
+//! | `POST /logout` | `{"refresh_token"}` → the refresh token is revoked |
+//! | `GET /user` | the verified claims of the `Authorization: Bearer` token (`StlockLayer`) |
+//! | `GET`, `DELETE /orders/{id}` | as `/user`, and the user's grant policies must allow the call (`GrantLayer`) |
+//!
+//! Unlike the Python original, `/user` reads the token from the `Authorization` header, never
+//! from the query string (which ends up in access logs), and verifies it before answering.
+//! Every error is JSON `{"detail": "..."}`: the service's own errors keep their status and
+//! detail, bad input is a 4xx, and nothing the client sends can cause a 500 or a panic.
+//!
+//! The tests include this file (`#[path]`), so they exercise the very router the example serves.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use stlock::{
+    Claims, Client, DefaultRejection, GrantLayer, Registration, RejectionHandler, StlockLayer,
+    StlockUser, TokenPair, User,
+};
+
+/// Called with each user that `POST /register` created; returns the user to answer with.
+pub type OnRegister = Arc<dyn Fn(User) -> User + Send + Sync>;
+
+/// The application, to configure and then turn into a [`Router`].
+pub struct App<R = DefaultRejection> {
+    auth: StlockLayer<R>,
+    grant: GrantLayer<R>,
+    on_register: Option<OnRegister>,
+}
+
+impl<R: RejectionHandler> App<R> {
+    /// The app, verifying tokens with `auth` and checking grants with `auth.grant_layer()`.
+    pub fn new(auth: StlockLayer<R>) -> Self {
+        let grant = auth.grant_layer();
+        Self {
+            auth,
+            grant,
+            on_register: None,
+        }
+    }
+
+    /// Checks grants with this layer instead (another cache setting, say).
+    #[allow(dead_code)] // used by the tests, not by the example
+    pub fn grant_layer(mut self, grant: GrantLayer<R>) -> Self {
+        self.grant = grant;
+        self
+    }
+
+    /// Runs `hook` on every user that `POST /register` created; what it returns is the answer.
+    pub fn on_register(mut self, hook: impl Fn(User) -> User + Send + Sync + 'static) -> Self {
+        self.on_register = Some(Arc::new(hook));
+        self
+    }
+
+    /// The router: public routes, the token-protected `/user`, and the grant-checked orders.
+    pub fn router(self) -> Router {
+        let state = AppState {
+            client: self.auth.client().clone(),
+            on_register: self.on_register,
+        };
+        // The grant layer goes inside the token layer: it needs the verified user.
+        let orders = Router::new()
+            .route("/orders/{id}", get(order).delete(delete_order))
+            .route_layer(self.grant);
+        let protected = Router::new()
+            .route("/user", get(current_user))
+            .merge(orders)
+            // `route_layer`: only these routes need a token; unknown paths still get a 404.
+            .route_layer(self.auth);
+        Router::new()
+            .route("/register", post(register))
+            .route("/login", post(login))
+            .route("/refresh", post(refresh))
+            .route("/logout", post(logout))
+            .merge(protected)
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .with_state(state)
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    client: Client,
+    on_register: Option<OnRegister>,
+}
+
+// No `Debug` on the bodies: they hold passwords and tokens.
+#[derive(Deserialize)]
+struct RegisterBody {
+    username: String,
+    email: String,
+    phone: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+async fn register(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<RegisterBody>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    let registration = Registration::new(body.username, body.email, body.phone, body.password);
+    let mut user = state.client.register(&registration).await?;
+    if let Some(hook) = &state.on_register {
+        user = hook(user);
+    }
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<Json<TokenPair>, ApiError> {
+    Ok(Json(
+        state.client.login(&body.username, &body.password).await?,
+    ))
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<RefreshBody>,
+) -> Result<Json<TokenPair>, ApiError> {
+    Ok(Json(state.client.refresh(&body.refresh_token).await?))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<RefreshBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state.client.logout(&body.refresh_token).await?;
+    Ok(Json(serde_json::json!({ "logged_out": true })))
+}
+
+/// The Python `/user`: the token's claims, here verified by `StlockLayer` before we get them.
+async fn current_user(user: StlockUser) -> Json<Claims> {
+    Json(user.into_claims())
+}
+
+async fn order(user: StlockUser, Path(id): Path<String>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "id": id, "user_id": user.user_id(), "status": "shipped" }))
+}
+
+async fn delete_order(user: StlockUser, Path(id): Path<String>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "id": id, "user_id": user.user_id(), "deleted": true }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "Not Found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+}
+
+/// An error answer: its status and `{"detail": ...}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "detail": self.detail })),
+        )
+            .into_response()
+    }
+}
+
+impl From<stlock::Error> for ApiError {
+    fn from(error: stlock::Error) -> Self {
+        match &error {
+            // The service said no: pass its status and detail on, as the Python app does.
+            stlock::Error::Service(service) => ApiError::new(
+                service.status(),
+                service
+                    .detail()
+                    .unwrap_or("the STLock service refused the request"),
+            ),
+            // Refused before sending (an empty field, a refresh token that is no JWT).
+            stlock::Error::InvalidInput { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
+            }
+            stlock::Error::Timeout(_) => {
+                eprintln!("axum_app: {error}");
+                ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the STLock service did not answer in time",
+                )
+            }
+            _ => {
+                eprintln!("axum_app: {error}");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "the STLock service could not be used",
+                )
+            }
+        }
+    }
+}
+
+/// `Json<T>`, whose rejections (no JSON content type, bad JSON, a missing field) are JSON too.
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    ApiError::new(rejection.status(), rejection.body_text())
+}

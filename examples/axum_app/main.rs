@@ -1,0 +1,196 @@
+//! The Python client's FastAPI quick start (`main.py`), ported to axum, with bearer-token
+//! authentication by `StlockLayer` and grant checks by `GrantLayer`.
+//!
+//! ```sh
+//! cargo run --example axum_app --features emulator                       # on 127.0.0.1:3000
+//! cargo run --example axum_app --features emulator -- --listen 127.0.0.1:8080
+//! PORT=8080 cargo run --example axum_app --features emulator            # 127.0.0.1:8080
+//! ```
+//!
+//! It runs against an in-process STLock emulator, or against a real service when
+//! `STLOCK_ENDPOINT` and the other `STLOCK_*` variables are set. Once listening it prints curl
+//! commands to try every route; Ctrl-C stops it gracefully. The routes are in `app.rs`.
+
+mod app;
+
+use std::error::Error;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use stlock::emulator::{Effect, Emulator, NewPolicy, Rule};
+use stlock::{Client, Config, StlockLayer};
+use tokio::net::TcpListener;
+
+use app::App;
+
+const DEFAULT_PORT: u16 = 3000;
+
+const USAGE: &str =
+    "usage: axum_app [--listen ADDR]   (default 127.0.0.1:3000, or 127.0.0.1:$PORT)";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("axum_app: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
+    let Some(listen) = listen_address()? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+
+    // Keep the emulator alive for the whole run: dropping it stops it.
+    let (config, emulator) = if std::env::var_os(stlock::env::ENDPOINT).is_some() {
+        (Config::from_env()?, None)
+    } else {
+        let emulator = Arc::new(stlock::emulator::start().await?);
+        (emulator.config(), Some(emulator))
+    };
+    let service = match &emulator {
+        Some(emulator) => format!("in-process emulator at {}", emulator.endpoint()),
+        None => format!("{} (from the STLOCK_* variables)", config.endpoint()),
+    };
+    let auth = StlockLayer::from_client(Client::new(config)?);
+
+    let mut app = App::new(auth);
+    if let Some(emulator) = &emulator {
+        app = app.on_register(demo_policy(Arc::clone(emulator))?);
+    }
+
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
+    let addr = listener.local_addr()?;
+    print_walkthrough(addr, &service, emulator.is_some());
+
+    axum::serve(listener, app.router())
+        .with_graceful_shutdown(ctrl_c())
+        .await?;
+    println!("stopped");
+
+    // The router, and with it the demo hook's handle, is gone: stop the emulator cleanly.
+    if let Some(emulator) = emulator.and_then(Arc::into_inner) {
+        emulator.shutdown().await;
+    }
+    Ok(())
+}
+
+/// DEMO ONLY: creates a policy allowing `GET /orders/**` and returns a hook that attaches it
+/// to every newly registered user (and answers with the updated user), so that the
+/// walk-through shows a grant allowed and one denied. A real app has its policies written and attached by the pool's owner, not by
+/// itself on registration.
+fn demo_policy(
+    emulator: Arc<Emulator>,
+) -> Result<
+    impl Fn(stlock::User) -> stlock::User + Send + Sync + 'static,
+    stlock::emulator::AdminError,
+> {
+    let pool = emulator.credentials().user_pool_id.clone();
+    let policy = emulator.create_policy(
+        &pool,
+        NewPolicy {
+            name: "demo: read orders".into(),
+            rules: vec![Rule {
+                effect: Effect::Allow,
+                methods: vec!["GET".into()],
+                paths: vec!["/orders/**".into()],
+            }],
+        },
+    )?;
+    Ok(
+        move |user: stlock::User| match emulator.attach_policy(&pool, &user.id, &policy.id) {
+            Ok(updated) => updated,
+            Err(error) => {
+                eprintln!(
+                    "axum_app: could not attach the demo policy to {}: {error}",
+                    user.id
+                );
+                user
+            }
+        },
+    )
+}
+
+/// `--listen ADDR`, else `127.0.0.1:$PORT`, else `127.0.0.1:3000`; `None` for `--help`.
+fn listen_address() -> Result<Option<SocketAddr>, String> {
+    let mut args = std::env::args().skip(1);
+    let mut listen = None;
+    while let Some(arg) = args.next() {
+        let value = match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--listen" => args
+                .next()
+                .ok_or_else(|| format!("--listen needs an address\n{USAGE}"))?,
+            other => match other.strip_prefix("--listen=") {
+                Some(value) => value.to_owned(),
+                None => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+            },
+        };
+        let addr = value
+            .parse::<SocketAddr>()
+            .map_err(|_| format!("`{value}` is not an address like 127.0.0.1:3000\n{USAGE}"))?;
+        listen = Some(addr);
+    }
+    if let Some(addr) = listen {
+        return Ok(Some(addr));
+    }
+    let port = match std::env::var("PORT") {
+        Ok(port) => port
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| format!("PORT=`{port}` is not a port number"))?,
+        Err(_) => DEFAULT_PORT,
+    };
+    Ok(Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port))))
+}
+
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handling here: run until killed.
+        std::future::pending::<()>().await;
+    }
+    println!("\nshutting down: finishing in-flight requests");
+}
+
+/// Ready-to-paste commands. Tokens stay in shell variables: nothing secret is printed here.
+fn print_walkthrough(addr: SocketAddr, service: &str, demo_policy: bool) {
+    let base = format!("http://{addr}");
+    let json = "-H 'content-type: application/json'";
+    println!("axum_app listening on {base}");
+    println!("STLock service: {service}");
+    if demo_policy {
+        println!("demo: each new user gets a policy allowing GET /orders/**");
+    }
+    println!(
+        r#"
+Try it from another terminal (Ctrl-C here stops the server):
+
+  # register (201) and sign in
+  curl -i {base}/register {json} \
+    -d '{{"username":"alice","email":"alice@example.com","phone":"79111111111","password":"change-me"}}'
+  PAIR=$(curl -s {base}/login {json} -d '{{"username":"alice","password":"change-me"}}')
+  field() {{ sed -E "s/.*\"$1\":\"([^\"]+)\".*/\1/"; }}
+  TOKEN=$(echo "$PAIR" | field access_token); REFRESH=$(echo "$PAIR" | field refresh_token)
+
+  # the verified claims of the token; without it, 401 and WWW-Authenticate: Bearer
+  curl -i {base}/user -H "Authorization: Bearer $TOKEN"
+  curl -i {base}/user
+
+  # grant-checked routes: GET is allowed by the policy (200), DELETE is not (403)
+  curl -i {base}/orders/42 -H "Authorization: Bearer $TOKEN"
+  curl -i -X DELETE {base}/orders/42 -H "Authorization: Bearer $TOKEN"
+
+  # rotate the pair, sign out, and see the spent refresh token refused (401)
+  REFRESH=$(curl -s {base}/refresh {json} -d "{{\"refresh_token\":\"$REFRESH\"}}" | field refresh_token)
+  curl -i {base}/logout {json} -d "{{\"refresh_token\":\"$REFRESH\"}}"
+  curl -i {base}/refresh {json} -d "{{\"refresh_token\":\"$REFRESH\"}}"
+"#
+    );
+}

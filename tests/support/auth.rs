@@ -1,0 +1,196 @@
+//! Helpers of the middleware tests: an emulator, users with tokens, forged tokens, apps served on
+//! loopback, and answers read back whole.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use base64::Engine as _;
+use http::{HeaderMap, StatusCode};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use stlock::emulator::{Credentials, Effect, Emulator, HashCost, NewPolicy, Rule};
+use stlock::{Client, Registration, TokenPair, User};
+use tokio::net::TcpListener;
+
+/// A fresh emulator with cheap password hashing.
+pub async fn emulator() -> Emulator {
+    Emulator::builder()
+        .hash_cost(HashCost::Fast)
+        .start()
+        .await
+        .expect("emulator starts")
+}
+
+/// Registers `name` (password `pw`) and signs them in.
+pub async fn sign_up(client: &Client, name: &str) -> (User, TokenPair) {
+    let user = client
+        .register(&Registration::new(
+            name,
+            format!("{name}@example.com"),
+            phone_of(name),
+            "pw",
+        ))
+        .await
+        .expect("register");
+    let tokens = client.login(name, "pw").await.expect("login");
+    (user, tokens)
+}
+
+/// A phone number of 11 digits derived from the name, distinct per name in practice.
+fn phone_of(name: &str) -> String {
+    let hash = name
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    format!("7{:010}", hash % 10_000_000_000)
+}
+
+/// Creates a policy with one rule in the emulator's first pool and returns its id.
+pub fn policy(emu: &Emulator, effect: Effect, methods: &[&str], paths: &[&str]) -> String {
+    emu.create_policy(
+        &emu.credentials().user_pool_id,
+        NewPolicy {
+            name: "test".into(),
+            rules: vec![Rule {
+                effect,
+                methods: methods.iter().map(|m| (*m).to_owned()).collect(),
+                paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            }],
+        },
+    )
+    .expect("policy is valid")
+    .id
+}
+
+/// Serves `app` on a fresh loopback port and returns its base URL. The listener is bound
+/// before this returns, so the first request is accepted without any waiting.
+pub async fn serve(app: Router) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// One HTTP client for a test.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// An answer read whole: status, headers, body as text and as JSON (`Null` if it is not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Answer {
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("ASCII header"))
+    }
+
+    pub fn detail(&self) -> &str {
+        self.json["detail"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string detail in {} {}", self.status, self.text))
+    }
+
+    /// Asserts a JSON `{"detail"}` answer with this status.
+    #[track_caller]
+    pub fn assert_json_error(&self, status: StatusCode) -> &Self {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{self:?}"
+        );
+        assert_eq!(
+            self.json.as_object().map(|o| o.len()),
+            Some(1),
+            "{}",
+            self.text
+        );
+        assert!(!self.detail().is_empty());
+        self
+    }
+}
+
+/// GET `url` with these headers.
+pub async fn fetch(url: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut request = http().get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    Answer::read(request.send().await.expect("request is sent")).await
+}
+
+/// `("authorization", "Bearer <token>")`, for [`fetch`].
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// The claims of an access token of `creds`'s pool for `user_id`, issued now, valid 600 s.
+pub fn access_claims(creds: &Credentials, user_id: &str) -> Value {
+    access_claims_of(&creds.owner_id, &creds.user_pool_id, user_id)
+}
+
+/// The claims of an access token of this owner's pool for `user_id`, issued now, valid 600 s.
+pub fn access_claims_of(owner_id: &str, user_pool_id: &str, user_id: &str) -> Value {
+    let iat = now();
+    json!({
+        "jti": "7afdb39b-3d6f-42e3-8555-66168dca7340",
+        "exp": iat + 600,
+        "iat": iat,
+        "type": "ACCESS",
+        "aud": "USER",
+        "sub": user_id,
+        "owner_sub": owner_id,
+        "user_pool_sub": user_pool_id,
+    })
+}
+
+/// A token with these claims, signed with `secret` by `alg` (an HMAC algorithm).
+pub fn sign(claims: &Value, secret: &str, alg: Algorithm) -> String {
+    jsonwebtoken::encode(
+        &Header::new(alg),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("HMAC signing")
+}
+
+/// A token with these claims and `alg: none`: no signature at all.
+pub fn unsigned(claims: &Value) -> String {
+    let b64 = |value: &Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string().as_bytes())
+    };
+    format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(claims)
+    )
+}
