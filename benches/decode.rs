@@ -1,53 +1,28 @@
 //! Cost of verifying an access token: stlock's `TokenDecoder` against a bare
-//! `jsonwebtoken::decode` with the same checks, which is the floor any HS256 verifier pays.
+//! `jsonwebtoken::decode` with the same checks, which is the floor any HS256 verifier pays; and
+//! the cost `StlockLayer` adds to a request, accepted or rejected, over the bare service.
 //!
 //! ```sh
 //! cargo bench --bench decode
 //! ```
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::convert::Infallible;
 use std::hint::black_box;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::body::Body;
 use criterion::{criterion_group, criterion_main, Criterion};
-use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
-use stlock::{Claims, Config, TokenDecoder, TokenType, AUDIENCE};
-
-const POOL: &str = "0e2173b5-b55f-4ea4-bec5-450e2c12a458";
-const OWNER: &str = "b3893a06-5931-4160-9e62-938ab173b6c8";
-const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-fn access_token() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let claims = Claims {
-        jti: "7afdb39b-3d6f-42e3-8555-66168dca7340".into(),
-        exp: now + 3600,
-        iat: now,
-        token_type: TokenType::Access,
-        aud: AUDIENCE.into(),
-        sub: "5f331151-49d1-4d12-a977-a94a223a948a".into(),
-        owner_sub: OWNER.into(),
-        user_pool_sub: POOL.into(),
-    };
-    jsonwebtoken::encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("HS256 signing cannot fail")
-}
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use jsonwebtoken::{DecodingKey, Validation};
+use stlock::{Claims, Client, StlockLayer, TokenDecoder, AUDIENCE};
+use support::forge::{access_token, call_ready as call};
+use support::{config_for, SECRET};
+use tower::Layer;
 
 fn decode(c: &mut Criterion) {
-    let config = Config::builder()
-        .endpoint("http://127.0.0.1:1")
-        .user_pool_id(POOL)
-        .owner_id(OWNER)
-        .api_key("key")
-        .jwt_secret(SECRET)
-        .build()
-        .expect("valid config");
+    let config = config_for("http://127.0.0.1:1");
     let token = access_token();
     let mut group = c.benchmark_group("decode_access");
 
@@ -65,5 +40,44 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode);
+fn layer(c: &mut Criterion) {
+    let handler = || {
+        tower::service_fn(|_: Request<Body>| async {
+            Ok::<_, Infallible>(Response::new(Body::empty()))
+        })
+    };
+    let bearer = HeaderValue::from_str(&format!("Bearer {}", access_token())).expect("ASCII");
+    let request = |authorization: Option<&HeaderValue>| {
+        let mut request = Request::new(Body::empty());
+        if let Some(value) = authorization {
+            request
+                .headers_mut()
+                .insert(header::AUTHORIZATION, value.clone());
+        }
+        request
+    };
+    let auth =
+        StlockLayer::from_client(Client::new(config_for("http://127.0.0.1:1")).expect("client"));
+    let mut group = c.benchmark_group("request");
+
+    let mut bare = handler();
+    group.bench_function("no layer", |b| {
+        b.iter(|| call(&mut bare, black_box(request(Some(&bearer)))))
+    });
+
+    let mut layered = auth.layer(handler());
+    assert_eq!(
+        call(&mut layered, request(Some(&bearer))).status(),
+        StatusCode::OK
+    );
+    group.bench_function("StlockLayer, valid token", |b| {
+        b.iter(|| call(&mut layered, black_box(request(Some(&bearer)))))
+    });
+    group.bench_function("StlockLayer, no token (401)", |b| {
+        b.iter(|| call(&mut layered, black_box(request(None))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode, layer);
 criterion_main!(benches);

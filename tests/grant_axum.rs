@@ -19,9 +19,8 @@ use stlock::emulator::{Effect, Emulator};
 use stlock::{AuthError, Client, Config, StlockLayer, StlockUser, TokenPair, TokenSource, User};
 
 use app::App;
-use support::auth::{
-    access_claims_of, bearer, emulator, fetch, policy, serve, sign, sign_up, Answer,
-};
+use support::auth::{bearer, emulator, fetch, policy, serve, sign_up, Answer};
+use support::forge::{access_claims_of, sign};
 use support::{closed_port_endpoint, RawServer, OWNER, POOL, SECRET};
 
 const INSUFFICIENT_SCOPE: &str =

@@ -24,7 +24,8 @@ use greeter::greeter_client::GreeterClient;
 use greeter::greeter_server::GreeterServer;
 use greeter::{HelloRequest, WhoAmIReply, WhoAmIRequest};
 use service::GreeterService;
-use support::auth::{access_claims, emulator, now, policy, sign, sign_up};
+use support::auth::{access_claims, emulator, policy, sign_up};
+use support::forge::{now, sign};
 
 struct Fixture {
     emu: Emulator,
@@ -251,7 +252,7 @@ async fn an_unreachable_service_is_unavailable() {
     tokio::spawn(service::serve(listener, auth, std::future::pending()));
     let mut greeter = connect(&format!("http://{addr}")).await;
 
-    let claims = support::auth::access_claims_of(
+    let claims = support::forge::access_claims_of(
         support::OWNER,
         support::POOL,
         "5f331151-49d1-4d12-a977-a94a223a948a",

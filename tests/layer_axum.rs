@@ -19,10 +19,8 @@ use stlock::emulator::{Effect, Emulator};
 use stlock::{AuthError, Client, DecodeError, StlockLayer, StlockUser, TokenSource, TokenType};
 
 use app::App;
-use support::auth::{
-    access_claims, bearer, emulator, fetch, http, now, policy, serve, sign, sign_up, unsigned,
-    Answer,
-};
+use support::auth::{access_claims, bearer, emulator, fetch, http, policy, serve, sign_up, Answer};
+use support::forge::{now, sign, unsigned};
 
 /// An emulator, a client of its pool, and the example app served with `configure(layer)`.
 struct Fixture {

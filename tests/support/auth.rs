@@ -1,14 +1,13 @@
 //! Helpers of the middleware tests: an emulator, users with tokens, forged tokens, apps served on
 //! loopback, and answers read back whole.
 
+use super::forge::access_claims_of;
+
 use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use base64::Engine as _;
 use http::{HeaderMap, StatusCode};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::{json, Value};
+use serde_json::Value;
 use stlock::emulator::{Credentials, Effect, Emulator, HashCost, NewPolicy, Rule};
 use stlock::{Client, Registration, TokenPair, User};
 use tokio::net::TcpListener;
@@ -145,52 +144,7 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
-}
-
 /// The claims of an access token of `creds`'s pool for `user_id`, issued now, valid 600 s.
 pub fn access_claims(creds: &Credentials, user_id: &str) -> Value {
     access_claims_of(&creds.owner_id, &creds.user_pool_id, user_id)
-}
-
-/// The claims of an access token of this owner's pool for `user_id`, issued now, valid 600 s.
-pub fn access_claims_of(owner_id: &str, user_pool_id: &str, user_id: &str) -> Value {
-    let iat = now();
-    json!({
-        "jti": "7afdb39b-3d6f-42e3-8555-66168dca7340",
-        "exp": iat + 600,
-        "iat": iat,
-        "type": "ACCESS",
-        "aud": "USER",
-        "sub": user_id,
-        "owner_sub": owner_id,
-        "user_pool_sub": user_pool_id,
-    })
-}
-
-/// A token with these claims, signed with `secret` by `alg` (an HMAC algorithm).
-pub fn sign(claims: &Value, secret: &str, alg: Algorithm) -> String {
-    jsonwebtoken::encode(
-        &Header::new(alg),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("HMAC signing")
-}
-
-/// A token with these claims and `alg: none`: no signature at all.
-pub fn unsigned(claims: &Value) -> String {
-    let b64 = |value: &Value| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string().as_bytes())
-    };
-    format!(
-        "{}.{}.",
-        b64(&json!({"alg": "none", "typ": "JWT"})),
-        b64(claims)
-    )
 }

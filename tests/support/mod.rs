@@ -1,8 +1,10 @@
-//! Raw loopback servers for the failures a well-behaved STLock never produces.
+//! Test fixtures: a fixed pool's configuration, hand-made tokens, and raw loopback servers for
+//! the failures a well-behaved STLock never produces.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 #[cfg(feature = "emulator")]
 pub mod auth;
+pub mod forge;
 
 use std::net::SocketAddr;
 
