@@ -94,6 +94,10 @@ impl<R: RejectionHandler> StlockLayer<R> {
     /// ```
     ///
     /// An empty list keeps the default, the `Authorization` header.
+    ///
+    /// Browsers send cookies with every request, cross-site ones included: a route that changes
+    /// state and accepts the token from a cookie needs CSRF protection (a `SameSite=Strict` or
+    /// `Lax` cookie at least), which the header does not.
     pub fn token_sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
         let sources: Vec<_> = sources.into_iter().collect();
         if !sources.is_empty() {

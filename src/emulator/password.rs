@@ -47,6 +47,9 @@ pub(super) struct Hasher {
     /// Hash of a password nobody knows, verified when the username is unknown, so that an
     /// unknown user costs as much time as a wrong password and usernames do not leak.
     dummy_hash: String,
+    /// Argon2 runs so far, so that tests can see an unknown user costs a real verification.
+    #[cfg(test)]
+    runs: std::sync::atomic::AtomicUsize,
 }
 
 impl Hasher {
@@ -59,6 +62,8 @@ impl Hasher {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             permits: Arc::new(Semaphore::new(cores)),
             dummy_hash: String::new(),
+            #[cfg(test)]
+            runs: std::sync::atomic::AtomicUsize::new(0),
         };
         let dummy_password = super::random_hex(16);
         hasher.dummy_hash = hasher
@@ -108,6 +113,8 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
+        #[cfg(test)]
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
@@ -147,5 +154,25 @@ mod tests {
     async fn unknown_user_never_verifies() {
         let hasher = Hasher::new(HashCost::Fast).await.unwrap();
         assert!(!hasher.verify(String::new(), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn unknown_user_costs_one_verification_at_the_same_cost() {
+        use std::sync::atomic::Ordering;
+        let hasher = Hasher::new(HashCost::Default).await.unwrap();
+        let real = hasher.hash("test".into()).await.unwrap();
+        let cost = |hash: &str| hash.split('$').nth(3).map(str::to_owned);
+        assert_eq!(
+            cost(&hasher.dummy_hash),
+            cost(&real),
+            "{}",
+            hasher.dummy_hash
+        );
+
+        let before = hasher.runs.load(Ordering::SeqCst);
+        assert!(!hasher.verify("test".into(), None).await.unwrap());
+        assert_eq!(hasher.runs.load(Ordering::SeqCst), before + 1);
+        assert!(!hasher.verify("nope".into(), Some(real)).await.unwrap());
+        assert_eq!(hasher.runs.load(Ordering::SeqCst), before + 2);
     }
 }
