@@ -12,22 +12,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::Method;
 use stlock::emulator::{Effect, Emulator, NewPolicy, Rule};
-use stlock::{Client, Config, Registration};
+use stlock::{Client, Registration};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     // Keep the emulator alive for the whole run: dropping it stops the server.
-    let (config, emulator) = if std::env::var_os(stlock::env::ENDPOINT).is_some() {
-        println!(
+    let (config, emulator) = stlock::emulator::env_or_start().await?;
+    match &emulator {
+        Some(emulator) => println!("service     {} (in-process emulator)", emulator.endpoint()),
+        None => println!(
             "service     {} (from STLOCK_* variables)",
-            std::env::var(stlock::env::ENDPOINT)?
-        );
-        (Config::from_env()?, None)
-    } else {
-        let emulator = stlock::emulator::start().await?;
-        println!("service     {} (in-process emulator)", emulator.endpoint());
-        (emulator.config(), Some(emulator))
-    };
+            config.endpoint()
+        ),
+    }
     let client = Client::new(config)?;
 
     // A fresh name each run, so the demo also works against a long-lived service.

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use stlock::emulator::{Effect, Emulator, NewPolicy, Rule};
-use stlock::{Client, Config, StlockLayer};
+use stlock::{Client, StlockLayer};
 use tokio::net::TcpListener;
 
 use app::App;
@@ -47,12 +47,8 @@ async fn run() -> Result<(), Box<dyn Error>> {
     };
 
     // Keep the emulator alive for the whole run: dropping it stops it.
-    let (config, emulator) = if std::env::var_os(stlock::env::ENDPOINT).is_some() {
-        (Config::from_env()?, None)
-    } else {
-        let emulator = Arc::new(stlock::emulator::start().await?);
-        (emulator.config(), Some(emulator))
-    };
+    let (config, emulator) = stlock::emulator::env_or_start().await?;
+    let emulator = emulator.map(Arc::new);
     let service = match &emulator {
         Some(emulator) => format!("in-process emulator at {}", emulator.endpoint()),
         None => format!("{} (from the STLOCK_* variables)", config.endpoint()),

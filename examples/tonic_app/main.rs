@@ -22,7 +22,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use stlock::emulator::{Effect, Emulator, NewPolicy, Rule};
-use stlock::{Client, Config, Registration, StlockLayer};
+use stlock::{Client, Registration, StlockLayer};
 use tokio::net::TcpListener;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
@@ -51,12 +51,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     };
 
     // Keep the emulator alive for the whole run: dropping it stops it.
-    let (config, emulator) = if std::env::var_os(stlock::env::ENDPOINT).is_some() {
-        (Config::from_env()?, None)
-    } else {
-        let emulator = stlock::emulator::start().await?;
-        (emulator.config(), Some(emulator))
-    };
+    let (config, emulator) = stlock::emulator::env_or_start().await?;
     let client = Client::new(config)?;
 
     let listener = TcpListener::bind(listen)

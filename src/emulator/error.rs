@@ -31,8 +31,10 @@ pub enum EmulatorError {
     /// Hashing the dummy password at start failed; this is a bug in the emulator.
     #[error("the emulator could not prepare its password hasher: {0}")]
     Hasher(String),
-    /// The credentials made an invalid client configuration; this is a bug in the emulator.
-    #[error("the emulator's credentials make an invalid configuration: {0}")]
+    /// No valid client configuration: the `STLOCK_*` variables given to
+    /// [`env_or_start`](super::env_or_start) are incomplete or malformed (from the emulator's
+    /// own credentials this would be a bug).
+    #[error(transparent)]
     Config(#[from] crate::ConfigError),
 }
 

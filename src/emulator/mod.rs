@@ -93,6 +93,33 @@ pub async fn start() -> Result<Emulator, EmulatorError> {
     Emulator::builder().start().await
 }
 
+/// The real service when the `STLOCK_*` variables name one, else a fresh emulator: what an
+/// example, a demo or an app's own test suite wants to run against.
+///
+/// When `STLOCK_ENDPOINT` is set, the configuration comes from [`Config::from_env`] and no
+/// emulator is started; otherwise an emulator starts with default settings and its
+/// configuration is returned with it. Keep the emulator alive as long as it is used: dropping it
+/// stops it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), stlock::emulator::EmulatorError> {
+/// # if std::env::var_os(stlock::env::ENDPOINT).is_some() { return Ok(()); }
+/// let (config, emulator) = stlock::emulator::env_or_start().await?;
+/// assert!(emulator.is_some(), "no STLOCK_ENDPOINT here, so an emulator runs");
+/// # drop(config);
+/// # Ok(()) }
+/// ```
+///
+/// [`Config::from_env`]: crate::Config::from_env
+pub async fn env_or_start() -> Result<(crate::Config, Option<Emulator>), EmulatorError> {
+    if std::env::var_os(crate::env::ENDPOINT).is_some() {
+        return Ok((crate::Config::from_env()?, None));
+    }
+    let emulator = start().await?;
+    Ok((emulator.config(), Some(emulator)))
+}
+
 /// Settings of an emulator to start; from [`Emulator::builder`].
 #[derive(Clone, Debug)]
 pub struct EmulatorBuilder {
