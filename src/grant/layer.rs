@@ -257,6 +257,9 @@ fn allowed(decision: GrantDecision) -> Result<(), AuthError> {
 /// What a failed grant check means for the request: the service's own refusals are passed on,
 /// everything else fails closed.
 fn failure(error: Error) -> AuthError {
+    // The service's own words, for whoever must tell a revoked token from, say, a wrong API
+    // key: both come back as 401. They never include the token.
+    tracing::debug!(%error, "the grant check failed");
     match error.status() {
         Some(StatusCode::UNAUTHORIZED) => AuthError::RevokedToken,
         Some(StatusCode::FORBIDDEN) => AuthError::GrantDenied,
