@@ -1,5 +1,6 @@
 //! The async client for every operation of the STLock v0 user API.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use http::{header, HeaderValue, Method, StatusCode};
@@ -242,35 +243,18 @@ impl Client {
 
     /// Changes the signed-in user's username (`PATCH /username`) and returns the updated user.
     pub async fn update_username(&self, access_token: &str, username: &str) -> Result<User, Error> {
-        let token = bearer("access_token", access_token)?;
-        require("username", username)?;
-        #[derive(Serialize)]
-        struct Body<'a> {
-            user_pool_id: &'a str,
-            username: &'a str,
-        }
-        let body = Body {
-            user_pool_id: self.config().user_pool_id(),
+        self.update_profile(
+            Operation::UpdateUsername,
+            access_token,
+            "username",
             username,
-        };
-        self.call_json(Operation::UpdateUsername, Some(token), Some(&body))
-            .await
+        )
+        .await
     }
 
     /// Changes the signed-in user's e-mail address (`PATCH /email`) and returns the updated user.
     pub async fn update_email(&self, access_token: &str, email: &str) -> Result<User, Error> {
-        let token = bearer("access_token", access_token)?;
-        require("email", email)?;
-        #[derive(Serialize)]
-        struct Body<'a> {
-            user_pool_id: &'a str,
-            email: &'a str,
-        }
-        let body = Body {
-            user_pool_id: self.config().user_pool_id(),
-            email,
-        };
-        self.call_json(Operation::UpdateEmail, Some(token), Some(&body))
+        self.update_profile(Operation::UpdateEmail, access_token, "email", email)
             .await
     }
 
@@ -297,6 +281,23 @@ impl Client {
         };
         self.call_json(Operation::UpdatePassword, Some(token), Some(&body))
             .await
+    }
+
+    /// `PATCH`es one profile field; the body is `{"user_pool_id": …, field: value}`.
+    async fn update_profile(
+        &self,
+        op: Operation,
+        access_token: &str,
+        field: &'static str,
+        value: &str,
+    ) -> Result<User, Error> {
+        let token = bearer("access_token", access_token)?;
+        require(field, value)?;
+        let body = BTreeMap::from([
+            ("user_pool_id", self.config().user_pool_id()),
+            (field, value),
+        ]);
+        self.call_json(op, Some(token), Some(&body)).await
     }
 
     async fn call_json<T: DeserializeOwned>(

@@ -12,6 +12,8 @@
 //! commands to try every route; Ctrl-C stops it gracefully. The routes are in `app.rs`.
 
 mod app;
+#[path = "../common/cli.rs"]
+mod cli;
 
 use std::error::Error;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -31,17 +33,11 @@ const USAGE: &str =
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("axum_app: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code("axum_app", run().await)
 }
 
 async fn run() -> Result<(), Box<dyn Error>> {
-    let Some(listen) = listen_address()? else {
+    let Some(listen) = cli::listen_address(USAGE, address_from_port)? else {
         println!("{USAGE}");
         return Ok(());
     };
@@ -115,38 +111,6 @@ fn demo_policy(
 }
 
 /// `--listen ADDR`, else `127.0.0.1:$PORT`, else `127.0.0.1:3000`; `None` for `--help`.
-fn listen_address() -> Result<Option<SocketAddr>, String> {
-    let mut args = std::env::args().skip(1);
-    let mut listen = None;
-    while let Some(arg) = args.next() {
-        let value = match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--listen" => args
-                .next()
-                .ok_or_else(|| format!("--listen needs an address\n{USAGE}"))?,
-            other => match other.strip_prefix("--listen=") {
-                Some(value) => value.to_owned(),
-                None => return Err(format!("unknown argument `{other}`\n{USAGE}")),
-            },
-        };
-        let addr = value
-            .parse::<SocketAddr>()
-            .map_err(|_| format!("`{value}` is not an address like 127.0.0.1:3000\n{USAGE}"))?;
-        listen = Some(addr);
-    }
-    if let Some(addr) = listen {
-        return Ok(Some(addr));
-    }
-    let port = match std::env::var("PORT") {
-        Ok(port) => port
-            .trim()
-            .parse::<u16>()
-            .map_err(|_| format!("PORT=`{port}` is not a port number"))?,
-        Err(_) => DEFAULT_PORT,
-    };
-    Ok(Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port))))
-}
-
 async fn ctrl_c() {
     if tokio::signal::ctrl_c().await.is_err() {
         // No signal handling here: run until killed.
@@ -189,4 +153,16 @@ Try it from another terminal (Ctrl-C here stops the server):
   curl -i {base}/refresh {json} -d "{{\"refresh_token\":\"$REFRESH\"}}"
 "#
     );
+}
+
+/// `127.0.0.1:$PORT`, else `127.0.0.1:3000`.
+fn address_from_port() -> Result<SocketAddr, String> {
+    let port = match std::env::var("PORT") {
+        Ok(port) => port
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| format!("PORT=`{port}` is not a port number"))?,
+        Err(_) => DEFAULT_PORT,
+    };
+    Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
 }

@@ -14,6 +14,8 @@
 //! The service's Rust code is generated from `greeter.proto` and committed (`greeter.rs`), so
 //! building needs no protoc.
 
+#[path = "../common/cli.rs"]
+mod cli;
 mod greeter;
 mod service;
 
@@ -35,17 +37,13 @@ const USAGE: &str = "usage: tonic_app [--listen ADDR]   (default 127.0.0.1:50051
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("tonic_app: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code("tonic_app", run().await)
 }
 
 async fn run() -> Result<(), Box<dyn Error>> {
-    let Some(listen) = listen_address()? else {
+    let Some(listen) =
+        cli::listen_address(USAGE, || Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, 50051))))?
+    else {
         println!("{USAGE}");
         return Ok(());
     };
@@ -165,27 +163,6 @@ async fn demo(
 }
 
 /// `--listen ADDR`, else `127.0.0.1:50051`; `None` for `--help`.
-fn listen_address() -> Result<Option<SocketAddr>, String> {
-    let mut args = std::env::args().skip(1);
-    let mut listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 50051));
-    while let Some(arg) = args.next() {
-        let value = match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--listen" => args
-                .next()
-                .ok_or_else(|| format!("--listen needs an address\n{USAGE}"))?,
-            other => match other.strip_prefix("--listen=") {
-                Some(value) => value.to_owned(),
-                None => return Err(format!("unknown argument `{other}`\n{USAGE}")),
-            },
-        };
-        listen = value
-            .parse()
-            .map_err(|_| format!("`{value}` is not an address like 127.0.0.1:50051\n{USAGE}"))?;
-    }
-    Ok(Some(listen))
-}
-
 fn print_how_to_call(addr: SocketAddr) {
     println!(
         r#"

@@ -14,12 +14,12 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::{AccessToken, Caller, JsonBody, RefreshToken};
+use super::extract::{AccessToken, Caller, Fields, JsonBody, RefreshToken};
 use super::policy::Call;
 use super::server::json_response;
-use super::state::Contact;
+use super::state::{Contact, State as UserState};
 use super::{validate, App};
-use crate::{Claims, GrantDecision};
+use crate::{Claims, GrantDecision, User};
 
 pub(super) fn user_api() -> Router<Arc<App>> {
     Router::new()
@@ -130,12 +130,14 @@ async fn update_username(
     AccessToken(claims): AccessToken,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let pool_id = body.string("user_pool_id")?;
-    let username = body.string("username")?;
-    validate::username(username)?;
-    same_pool(&claims, pool_id)?;
-    let user = app.lock().update_username(&claims, username)?;
-    Ok(json_response(StatusCode::OK, &user))
+    update_profile(
+        &app,
+        &claims,
+        &body,
+        "username",
+        validate::username,
+        UserState::update_username,
+    )
 }
 
 async fn update_email(
@@ -143,11 +145,31 @@ async fn update_email(
     AccessToken(claims): AccessToken,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    update_profile(
+        &app,
+        &claims,
+        &body,
+        "email",
+        validate::email,
+        UserState::update_email,
+    )
+}
+
+/// The shared steps of `PATCH /username` and `PATCH /email`: read and check the new value and
+/// the pool, then change the user.
+fn update_profile(
+    app: &App,
+    claims: &Claims,
+    body: &Fields,
+    field: &'static str,
+    validate: fn(&str) -> Result<(), ApiError>,
+    update: fn(&mut UserState, &Claims, &str) -> Result<User, ApiError>,
+) -> Result<Response, ApiError> {
     let pool_id = body.string("user_pool_id")?;
-    let email = body.string("email")?;
-    validate::email(email)?;
-    same_pool(&claims, pool_id)?;
-    let user = app.lock().update_email(&claims, email)?;
+    let value = body.string(field)?;
+    validate(value)?;
+    same_pool(claims, pool_id)?;
+    let user = update(&mut app.lock(), claims, value)?;
     Ok(json_response(StatusCode::OK, &user))
 }
 
