@@ -6,19 +6,19 @@
 //! cargo bench --bench decode
 //! ```
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+#[path = "../tests/it/support/forge.rs"]
+mod forge;
 
 use std::convert::Infallible;
 use std::hint::black_box;
 
 use axum::body::Body;
 use criterion::{criterion_group, criterion_main, Criterion};
+use forge::{access_token, call_ready as call, config_for, SECRET};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use jsonwebtoken::{DecodingKey, Validation};
-use stlock::{Claims, Client, StlockLayer, TokenDecoder, AUDIENCE};
-use support::forge::{access_token, call_ready as call};
-use support::{config_for, SECRET};
+use stlock::token::AUDIENCE;
+use stlock::{Claims, Client, StlockLayer, TokenDecoder};
 use tower::Layer;
 
 fn decode(c: &mut Criterion) {

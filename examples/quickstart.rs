@@ -1,7 +1,7 @@
 //! The STLock flow end to end: register, login, decode, grant check, refresh, logout.
 //!
 //! ```sh
-//! cargo run --example quickstart --features emulator
+//! cargo run --example quickstart
 //! ```
 //!
 //! Runs against an in-process emulator, or against a real service when `STLOCK_ENDPOINT` and the
@@ -11,13 +11,13 @@ use std::error::Error;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::Method;
-use stlock::emulator::{Effect, Emulator, NewPolicy, Rule};
 use stlock::{Client, Registration};
+use stlock_emulator::{Emulator, NewPolicy, Rule};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     // Keep the emulator alive for the whole run: dropping it stops the server.
-    let (config, emulator) = stlock::emulator::env_or_start().await?;
+    let (config, emulator) = stlock_emulator::env_or_start().await?;
     match &emulator {
         Some(emulator) => println!("service     {} (in-process emulator)", emulator.endpoint()),
         None => println!(
@@ -99,17 +99,10 @@ fn allow_reading_orders(
     emulator: &Emulator,
     pool: &str,
     user: &str,
-) -> Result<(), stlock::emulator::AdminError> {
+) -> Result<(), stlock_emulator::AdminError> {
     let policy = emulator.create_policy(
         pool,
-        NewPolicy {
-            name: "read orders".into(),
-            rules: vec![Rule {
-                effect: Effect::Allow,
-                methods: vec!["GET".into()],
-                paths: vec!["/orders/**".into()],
-            }],
-        },
+        NewPolicy::new("read orders", [Rule::allow(["GET"], ["/orders/**"])]),
     )?;
     emulator.attach_policy(pool, user, &policy.id)?;
     Ok(())

@@ -135,6 +135,7 @@ impl Config {
 
 /// Builder for [`Config`]; see there for an example.
 #[derive(Clone, Debug, Default)]
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct ConfigBuilder {
     endpoint: Option<String>,
     user_pool_id: Option<String>,

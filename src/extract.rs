@@ -1,12 +1,14 @@
-//! `StlockUser`: the verified user of a request, as a handler argument.
+//! [`StlockUser`]: the verified user of a request, as a handler argument (an axum extractor)
+//! or read from a tonic request.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use http::Extensions;
 
-use crate::{AuthError, Claims};
+use crate::{AuthError, Claims, TokenSource};
 
 /// The user whose access token [`StlockLayer`](crate::StlockLayer) verified for this request.
 ///
@@ -42,16 +44,28 @@ use crate::{AuthError, Claims};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StlockUser {
     claims: Claims,
+    /// The layer's sources and which of them held the token: a shared list and an index, so
+    /// that telling inner layers where the token came from costs no allocation.
+    sources: Arc<[TokenSource]>,
+    found_in: usize,
 }
 
 /// Left in the extensions by an optional layer that let a request through without a token, so
-/// that `Option<StlockUser>` can tell "no user" from "no layer".
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Anonymous;
+/// that `Option<StlockUser>` can tell "no user" from "no layer", and a rejection further in can
+/// say where a token was looked for.
+#[derive(Clone, Debug)]
+pub(crate) struct Anonymous {
+    pub(crate) accepted: Arc<[TokenSource]>,
+}
 
 impl StlockUser {
-    pub(crate) fn new(claims: Claims) -> Self {
-        Self { claims }
+    /// The user of `claims`, whose token was found in `sources[found_in]`.
+    pub(crate) fn new(claims: Claims, sources: &Arc<[TokenSource]>, found_in: usize) -> Self {
+        Self {
+            claims,
+            sources: Arc::clone(sources),
+            found_in,
+        }
     }
 
     /// The user's id (the token's `sub`).
@@ -94,12 +108,36 @@ impl StlockUser {
         self.claims
     }
 
+    /// Where the request carried the token: the `Authorization` header or a cookie. A
+    /// [`GrantLayer`](crate::GrantLayer) further in reads the token from there again.
+    pub fn token_source(&self) -> &TokenSource {
+        // `found_in` was an index into this very list when the user was made.
+        self.sources
+            .get(self.found_in)
+            .unwrap_or(&TokenSource::AuthorizationHeader)
+    }
+
     /// The user stlock's layer left in these extensions: `Ok(None)` when an optional layer let
     /// the request through without a token, [`AuthError::MissingLayer`] when no layer ran.
     pub fn from_extensions(extensions: &Extensions) -> Result<Option<&StlockUser>, AuthError> {
         match extensions.get::<StlockUser>() {
             Some(user) => Ok(Some(user)),
             None if extensions.get::<Anonymous>().is_some() => Ok(None),
+            None => Err(AuthError::MissingLayer),
+        }
+    }
+
+    /// The user stlock's layer left in these extensions, required: [`AuthError::MissingToken`]
+    /// (naming where the layer looked) when an optional layer let the request through without
+    /// one, [`AuthError::MissingLayer`] when no layer ran.
+    pub fn require(extensions: &Extensions) -> Result<&StlockUser, AuthError> {
+        if let Some(user) = extensions.get::<StlockUser>() {
+            return Ok(user);
+        }
+        match extensions.get::<Anonymous>() {
+            Some(anonymous) => Err(AuthError::MissingToken {
+                accepted: Arc::clone(&anonymous.accepted),
+            }),
             None => Err(AuthError::MissingLayer),
         }
     }
@@ -118,12 +156,9 @@ impl StlockUser {
     #[cfg(feature = "tonic")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
     pub fn from_grpc<T>(request: &tonic::Request<T>) -> Result<&StlockUser, tonic::Status> {
-        let to_status = |error: AuthError| {
+        Self::require(request.extensions()).map_err(|error| {
             tonic::Status::new(tonic::Code::from_i32(error.grpc_code()), error.to_string())
-        };
-        Self::from_extensions(request.extensions())
-            .map_err(to_status)?
-            .ok_or_else(|| to_status(AuthError::MissingToken))
+        })
     }
 }
 
@@ -131,9 +166,7 @@ impl<S: Send + Sync> FromRequestParts<S> for StlockUser {
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        StlockUser::from_extensions(&parts.extensions)?
-            .cloned()
-            .ok_or(AuthError::MissingToken)
+        StlockUser::require(&parts.extensions).cloned()
     }
 }
 

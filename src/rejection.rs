@@ -1,35 +1,60 @@
-//! Why a request was turned away, and the response that says so.
+//! Why stlock's middleware turned a request away ([`AuthError`]), and the response that says
+//! so: [`DefaultRejection`], or your own [`RejectionHandler`].
 
-use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use std::fmt;
+use std::sync::Arc;
+
+use axum_core::body::Body;
+use axum_core::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use crate::DecodeError;
+use crate::{DecodeError, TokenSource};
 
 /// Why stlock's middleware turned a request away.
 ///
-/// Implements [`IntoResponse`]: HTTP status, `WWW-Authenticate` per RFC 6750 where it applies,
-/// and a JSON body `{"detail": "..."}` that says what to fix. gRPC requests get the matching
-/// gRPC status instead (see [`AuthError::grpc_code`]).
+/// Implements [`IntoResponse`]: HTTP status, a JSON body `{"detail": "..."}` that says what to
+/// fix, and, where the token travels (or would travel) in the `Authorization` header, an RFC 6750
+/// `WWW-Authenticate: Bearer …` challenge. A layer that reads cookies only sends no challenge,
+/// since there is no header for the client to send. gRPC requests get the matching gRPC status
+/// instead (see [`AuthError::grpc_code`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// No access token in any configured source.
-    #[error("authentication required: send `Authorization: Bearer <access token>`")]
-    MissingToken,
-    /// The credentials header is unusable (several `Authorization` headers, no token after
+    /// No access token in any of the layer's sources.
+    #[error("authentication required: no access token in {}", Listed(accepted))]
+    MissingToken {
+        /// Where the layer looked, in order.
+        accepted: Arc<[TokenSource]>,
+    },
+    /// A credentials source is unusable (several `Authorization` headers, no token after
     /// `Bearer`, bytes that are not visible ASCII, too large).
-    #[error("malformed credentials: {0}")]
-    MalformedCredentials(&'static str),
+    #[error("malformed credentials: {reason}")]
+    MalformedCredentials {
+        /// The source that is malformed.
+        origin: TokenSource,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A token was presented and failed verification.
-    #[error("invalid access token: {0}")]
-    InvalidToken(DecodeError),
+    #[error("invalid access token: {reason}")]
+    InvalidToken {
+        /// Where the token was found.
+        origin: TokenSource,
+        /// Which check it failed.
+        reason: DecodeError,
+    },
     /// The service no longer accepts this token (revoked, or the user is gone).
     #[error("the access token was revoked: sign in again")]
-    RevokedToken,
+    RevokedToken {
+        /// Where the token was found.
+        origin: TokenSource,
+    },
     /// The user's grant policies do not allow this method on this path.
     #[error("the user's policies do not allow this request")]
-    GrantDenied,
+    GrantDenied {
+        /// Where the token was found.
+        origin: TokenSource,
+    },
     /// The grant check could not be made, so the request is refused (fail closed).
     #[error("the grant check is unavailable, so the request is refused: {0}")]
     GrantUnavailable(String),
@@ -40,15 +65,33 @@ pub enum AuthError {
     MissingLayer,
 }
 
+/// Sources as a client reads them: "A", "A or B", "A, B or C".
+struct Listed<'a>(&'a [TokenSource]);
+
+impl fmt::Display for Listed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.len();
+        for (index, source) in self.0.iter().enumerate() {
+            match index {
+                0 => {}
+                _ if index + 1 == count => f.write_str(" or ")?,
+                _ => f.write_str(", ")?,
+            }
+            write!(f, "{source}")?;
+        }
+        Ok(())
+    }
+}
+
 impl AuthError {
     /// The HTTP status of this rejection.
     pub fn status(&self) -> StatusCode {
         match self {
-            AuthError::MissingToken | AuthError::InvalidToken(_) | AuthError::RevokedToken => {
-                StatusCode::UNAUTHORIZED
-            }
-            AuthError::MalformedCredentials(_) => StatusCode::BAD_REQUEST,
-            AuthError::GrantDenied => StatusCode::FORBIDDEN,
+            AuthError::MissingToken { .. }
+            | AuthError::InvalidToken { .. }
+            | AuthError::RevokedToken { .. } => StatusCode::UNAUTHORIZED,
+            AuthError::MalformedCredentials { .. } => StatusCode::BAD_REQUEST,
+            AuthError::GrantDenied { .. } => StatusCode::FORBIDDEN,
             AuthError::GrantUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -58,31 +101,41 @@ impl AuthError {
     /// `UNAVAILABLE` = 14, `INTERNAL` = 13, `INVALID_ARGUMENT` = 3).
     pub fn grpc_code(&self) -> i32 {
         match self {
-            AuthError::MissingToken | AuthError::InvalidToken(_) | AuthError::RevokedToken => 16,
-            AuthError::MalformedCredentials(_) => 3,
-            AuthError::GrantDenied => 7,
+            AuthError::MissingToken { .. }
+            | AuthError::InvalidToken { .. }
+            | AuthError::RevokedToken { .. } => 16,
+            AuthError::MalformedCredentials { .. } => 3,
+            AuthError::GrantDenied { .. } => 7,
             AuthError::GrantUnavailable(_) => 14,
             AuthError::MissingLayer => 13,
         }
     }
 
-    /// The `WWW-Authenticate` challenge of RFC 6750, for the rejections that have one.
+    /// The `WWW-Authenticate` challenge of RFC 6750, for the rejections that concern the
+    /// `Authorization` header: a client that authenticates with a cookie has no use for one.
     fn challenge(&self) -> Option<HeaderValue> {
-        let (error, description) = match self {
-            AuthError::MissingToken => return Some(HeaderValue::from_static("Bearer")),
-            AuthError::MalformedCredentials(reason) => ("invalid_request", *reason),
-            AuthError::InvalidToken(reason) => {
-                return HeaderValue::from_str(&format!(
-                    "Bearer error=\"invalid_token\", error_description=\"{reason}\""
-                ))
-                .ok()
+        let (error, description): (_, &dyn fmt::Display) = match self {
+            AuthError::MissingToken { accepted }
+                if accepted.iter().any(TokenSource::is_authorization_header) =>
+            {
+                return Some(HeaderValue::from_static("Bearer"))
             }
-            AuthError::RevokedToken => ("invalid_token", "the access token was revoked"),
-            AuthError::GrantDenied => (
+            AuthError::MalformedCredentials { origin, reason }
+                if origin.is_authorization_header() =>
+            {
+                ("invalid_request", reason)
+            }
+            AuthError::InvalidToken { origin, reason } if origin.is_authorization_header() => {
+                ("invalid_token", reason)
+            }
+            AuthError::RevokedToken { origin } if origin.is_authorization_header() => {
+                ("invalid_token", &"the access token was revoked")
+            }
+            AuthError::GrantDenied { origin } if origin.is_authorization_header() => (
                 "insufficient_scope",
-                "the user's policies do not allow this request",
+                &"the user's policies do not allow this request",
             ),
-            AuthError::GrantUnavailable(_) | AuthError::MissingLayer => return None,
+            _ => return None,
         };
         HeaderValue::from_str(&format!(
             "Bearer error=\"{error}\", error_description=\"{description}\""
@@ -120,6 +173,7 @@ impl IntoResponse for AuthError {
 /// ```
 /// use axum::response::{IntoResponse, Response};
 /// use stlock::{AuthError, StlockLayer};
+/// use stlock::rejection::RejectionHandler;
 ///
 /// fn plain_text(error: &AuthError) -> Response {
 ///     (error.status(), format!("go away: {error}")).into_response()
@@ -142,7 +196,7 @@ where
     }
 }
 
-/// stlock's own rejection: [`AuthError`]'s [`IntoResponse`].
+/// stlock's own rejection: [`AuthError`]'s [`IntoResponse`], the default of every layer.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DefaultRejection;
 
@@ -171,7 +225,7 @@ impl RejectionBody for Body {
 
 impl<E> RejectionBody for http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, E>
 where
-    E: From<axum::Error> + 'static,
+    E: From<axum_core::Error> + 'static,
 {
     fn from_body(body: Body) -> Self {
         use http_body_util::BodyExt as _;
@@ -180,10 +234,18 @@ where
 }
 
 #[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 impl RejectionBody for tonic::body::Body {
     fn from_body(body: Body) -> Self {
         tonic::body::Body::new(body)
     }
+}
+
+/// Polling a finished future is a caller's bug; answer 500 rather than panic in a server.
+pub(crate) fn polled_after_completion<B: RejectionBody>() -> http::Response<B> {
+    let mut response = http::Response::new(B::from_body(Body::empty()));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
 }
 
 /// Whether a request speaks gRPC, so that its rejection must be a gRPC status.
@@ -241,20 +303,71 @@ fn percent_encode(message: &str) -> String {
 mod tests {
     use super::*;
 
+    fn challenge(error: AuthError) -> Option<String> {
+        error.challenge().map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    const HEADER: TokenSource = TokenSource::AuthorizationHeader;
+
     #[test]
     fn challenges_follow_rfc_6750() {
-        let challenge = |e: AuthError| e.challenge().map(|v| v.to_str().unwrap().to_owned());
+        let accepted: Arc<[TokenSource]> = Arc::new([HEADER]);
         assert_eq!(
-            challenge(AuthError::MissingToken).as_deref(),
+            challenge(AuthError::MissingToken { accepted }).as_deref(),
             Some("Bearer")
         );
+        let expired = AuthError::InvalidToken {
+            origin: HEADER,
+            reason: DecodeError::Expired,
+        };
         assert_eq!(
-            challenge(AuthError::InvalidToken(DecodeError::Expired)).as_deref(),
+            challenge(expired).as_deref(),
             Some("Bearer error=\"invalid_token\", error_description=\"the token has expired\"")
         );
-        assert!(challenge(AuthError::MalformedCredentials("x"))
-            .is_some_and(|c| c.contains("invalid_request")));
+        let malformed = AuthError::MalformedCredentials {
+            origin: HEADER,
+            reason: "x",
+        };
+        assert!(challenge(malformed).is_some_and(|c| c.contains("invalid_request")));
         assert_eq!(challenge(AuthError::GrantUnavailable("down".into())), None);
+    }
+
+    #[test]
+    fn cookie_rejections_carry_no_bearer_challenge_and_name_the_cookie() {
+        let session = TokenSource::cookie("session");
+        let missing = AuthError::MissingToken {
+            accepted: Arc::new([session.clone()]),
+        };
+        assert_eq!(
+            missing.to_string(),
+            "authentication required: no access token in the `session` cookie"
+        );
+        assert_eq!(challenge(missing), None);
+        for error in [
+            AuthError::InvalidToken {
+                origin: session.clone(),
+                reason: DecodeError::Expired,
+            },
+            AuthError::GrantDenied {
+                origin: session.clone(),
+            },
+            AuthError::RevokedToken { origin: session },
+        ] {
+            assert_eq!(challenge(error), None);
+        }
+    }
+
+    #[test]
+    fn several_sources_are_listed_in_order() {
+        let accepted: Arc<[TokenSource]> =
+            Arc::new([HEADER, TokenSource::cookie("a"), TokenSource::cookie("b")]);
+        let missing = AuthError::MissingToken { accepted };
+        assert_eq!(
+            missing.to_string(),
+            "authentication required: no access token in the `Authorization: Bearer` header, \
+             the `a` cookie or the `b` cookie"
+        );
+        assert_eq!(challenge(missing).as_deref(), Some("Bearer"));
     }
 
     #[test]
@@ -264,8 +377,11 @@ mod tests {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/grpc+proto"),
         );
-        let response: http::Response<Body> =
-            reject(&DefaultRejection, &AuthError::GrantDenied, &headers);
+        let response: http::Response<Body> = reject(
+            &DefaultRejection,
+            &AuthError::GrantDenied { origin: HEADER },
+            &headers,
+        );
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["grpc-status"], "7");
         assert_eq!(response.headers()["content-type"], "application/grpc");

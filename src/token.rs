@@ -1,10 +1,15 @@
-//! Access and refresh tokens: their claims, and decoding that verifies before it returns.
+//! Access and refresh tokens: their [`Claims`], and the [`TokenDecoder`] that verifies a token
+//! before it returns anything from it.
 
 use std::fmt;
 
 use base64::Engine as _;
-use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{errors::ErrorKind, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
+
+/// The signature algorithms of `jsonwebtoken`; stlock accepts the HMAC ones (see
+/// [`ConfigBuilder::algorithms`](crate::config::ConfigBuilder::algorithms)).
+pub use jsonwebtoken::Algorithm;
 
 use crate::Config;
 
@@ -23,6 +28,16 @@ pub enum TokenType {
     Access,
     /// Long-lived token exchanged for a new pair (`"REFRESH"`).
     Refresh,
+}
+
+impl TokenType {
+    /// The type with its article, as a sentence needs it: "an access token", "a refresh token".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            TokenType::Access => "an access token",
+            TokenType::Refresh => "a refresh token",
+        }
+    }
 }
 
 impl fmt::Display for TokenType {
@@ -100,7 +115,7 @@ pub enum DecodeError {
     #[error("the token's audience is not `USER`")]
     WrongAudience,
     /// A refresh token where an access token was expected, or the other way round.
-    #[error("expected an {expected} token, got a {found} token")]
+    #[error("expected {}, got {}", expected.with_article(), found.with_article())]
     WrongType {
         /// The type the caller asked for.
         expected: TokenType,
@@ -460,6 +475,18 @@ mod tests {
             })
         );
         assert!(decoder().decode_refresh(&refresh).is_ok());
+    }
+
+    #[test]
+    fn wrong_type_reads_as_english() {
+        let error = DecodeError::WrongType {
+            expected: TokenType::Refresh,
+            found: TokenType::Access,
+        };
+        assert_eq!(
+            error.to_string(),
+            "expected a refresh token, got an access token"
+        );
     }
 
     #[test]

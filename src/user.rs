@@ -1,8 +1,9 @@
-//! Users as the service describes them, and what it takes to register one.
+//! Users as the service describes them ([`User`], [`UserStatus`]), and what it takes to register
+//! one ([`Registration`]).
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Secret;
 
@@ -30,18 +31,63 @@ pub struct User {
     pub creation_timestamp: u64,
 }
 
-/// Whether a user may sign in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
+/// Whether a user may sign in, as the service writes it (`"ACTIVE"`, `"BLOCKED"`).
+///
+/// Displays as its wire value. A status this version of stlock does not know is kept as
+/// [`Other`](Self::Other), with the service's own word, rather than refused.
+///
+/// ```
+/// use stlock::UserStatus;
+///
+/// assert_eq!(UserStatus::Blocked.to_string(), "BLOCKED");
+/// let status: UserStatus = serde_json::from_str(r#""SUSPENDED""#)?;
+/// assert_eq!(status, UserStatus::Other("SUSPENDED".into()));
+/// assert_eq!(status.to_string(), "SUSPENDED");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum UserStatus {
     /// The user may sign in (`"ACTIVE"`).
     Active,
     /// The pool's owner has blocked the user (`"BLOCKED"`).
     Blocked,
-    /// A status this version of stlock does not know yet.
-    #[serde(other)]
-    Unknown,
+    /// A status this version of stlock does not know, as the service wrote it.
+    Other(String),
+}
+
+impl UserStatus {
+    /// The wire value: `"ACTIVE"`, `"BLOCKED"`, or the unknown status as received.
+    pub fn as_str(&self) -> &str {
+        match self {
+            UserStatus::Active => "ACTIVE",
+            UserStatus::Blocked => "BLOCKED",
+            UserStatus::Other(status) => status,
+        }
+    }
+}
+
+impl fmt::Display for UserStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for UserStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for UserStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let status = String::deserialize(deserializer)?;
+        Ok(match status.as_str() {
+            "ACTIVE" => UserStatus::Active,
+            "BLOCKED" => UserStatus::Blocked,
+            _ => UserStatus::Other(status),
+        })
+    }
 }
 
 /// What it takes to register a user. `Debug` hides the password.

@@ -26,10 +26,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use stlock::{
-    Claims, Client, DefaultRejection, GrantLayer, Registration, RejectionHandler, StlockLayer,
-    StlockUser, TokenPair, User,
-};
+use stlock::rejection::{DefaultRejection, RejectionHandler};
+use stlock::{Claims, Client, GrantLayer, Registration, StlockLayer, StlockUser, TokenPair, User};
 
 /// Called with each user that `POST /register` created; returns the user to answer with.
 pub type OnRegister = Arc<dyn Fn(User) -> User + Send + Sync>;
@@ -37,26 +35,26 @@ pub type OnRegister = Arc<dyn Fn(User) -> User + Send + Sync>;
 /// The application, to configure and then turn into a [`Router`].
 pub struct App<R = DefaultRejection> {
     auth: StlockLayer<R>,
-    grant: GrantLayer<R>,
+    grants: GrantLayer<R>,
     on_register: Option<OnRegister>,
 }
 
+impl App {
+    /// The app, verifying tokens with `auth` and checking grants through the same client.
+    pub fn new(auth: StlockLayer) -> Self {
+        let grants = GrantLayer::new(auth.client().clone());
+        Self::with_layers(auth, grants)
+    }
+}
+
 impl<R: RejectionHandler> App<R> {
-    /// The app, verifying tokens with `auth` and checking grants with `auth.grant_layer()`.
-    pub fn new(auth: StlockLayer<R>) -> Self {
-        let grant = auth.grant_layer();
+    /// The app, verifying tokens with `auth` and checking grants with `grants`.
+    pub fn with_layers(auth: StlockLayer<R>, grants: GrantLayer<R>) -> Self {
         Self {
             auth,
-            grant,
+            grants,
             on_register: None,
         }
-    }
-
-    /// Checks grants with this layer instead (another cache setting, say).
-    #[allow(dead_code)] // used by the tests, not by the example
-    pub fn grant_layer(mut self, grant: GrantLayer<R>) -> Self {
-        self.grant = grant;
-        self
     }
 
     /// Runs `hook` on every user that `POST /register` created; what it returns is the answer.
@@ -74,7 +72,7 @@ impl<R: RejectionHandler> App<R> {
         // The grant layer goes inside the token layer: it needs the verified user.
         let orders = Router::new()
             .route("/orders/{id}", get(order).delete(delete_order))
-            .route_layer(self.grant);
+            .route_layer(self.grants);
         let protected = Router::new()
             .route("/user", get(current_user))
             .merge(orders)

@@ -2,9 +2,9 @@
 //! authentication by `StlockLayer` and grant checks by `GrantLayer`.
 //!
 //! ```sh
-//! cargo run --example axum_app --features emulator                       # on 127.0.0.1:3000
-//! cargo run --example axum_app --features emulator -- --listen 127.0.0.1:8080
-//! PORT=8080 cargo run --example axum_app --features emulator            # 127.0.0.1:8080
+//! cargo run --example axum_app                       # on 127.0.0.1:3000
+//! cargo run --example axum_app -- --listen 127.0.0.1:8080
+//! PORT=8080 cargo run --example axum_app            # 127.0.0.1:8080
 //! ```
 //!
 //! It runs against an in-process STLock emulator, or against a real service when
@@ -20,8 +20,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use stlock::emulator::{Effect, Emulator, NewPolicy, Rule};
 use stlock::{Client, StlockLayer};
+use stlock_emulator::{Emulator, NewPolicy, Rule};
 use tokio::net::TcpListener;
 
 use app::App;
@@ -43,7 +43,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     };
 
     // Keep the emulator alive for the whole run: dropping it stops it.
-    let (config, emulator) = stlock::emulator::env_or_start().await?;
+    let (config, emulator) = stlock_emulator::env_or_start().await?;
     let emulator = emulator.map(Arc::new);
     let service = match &emulator {
         Some(emulator) => format!("in-process emulator at {}", emulator.endpoint()),
@@ -82,19 +82,12 @@ fn demo_policy(
     emulator: Arc<Emulator>,
 ) -> Result<
     impl Fn(stlock::User) -> stlock::User + Send + Sync + 'static,
-    stlock::emulator::AdminError,
+    stlock_emulator::AdminError,
 > {
     let pool = emulator.credentials().user_pool_id.clone();
     let policy = emulator.create_policy(
         &pool,
-        NewPolicy {
-            name: "demo: read orders".into(),
-            rules: vec![Rule {
-                effect: Effect::Allow,
-                methods: vec!["GET".into()],
-                paths: vec!["/orders/**".into()],
-            }],
-        },
+        NewPolicy::new("demo: read orders", [Rule::allow(["GET"], ["/orders/**"])]),
     )?;
     Ok(
         move |user: stlock::User| match emulator.attach_policy(&pool, &user.id, &policy.id) {

@@ -2,8 +2,8 @@
 //! the caller is, from the access token in the `authorization: Bearer <token>` metadata.
 //!
 //! ```sh
-//! cargo run --example tonic_app --features emulator,tonic                  # on 127.0.0.1:50051
-//! cargo run --example tonic_app --features emulator,tonic -- --listen 127.0.0.1:6000
+//! cargo run --example tonic_app                  # on 127.0.0.1:50051
+//! cargo run --example tonic_app -- --listen 127.0.0.1:6000
 //! ```
 //!
 //! Against the in-process emulator (the default) it first makes a few calls of its own, printing
@@ -23,8 +23,8 @@ use std::error::Error;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
-use stlock::emulator::{Effect, Emulator, NewPolicy, Rule};
 use stlock::{Client, Registration, StlockLayer};
+use stlock_emulator::{Emulator, NewPolicy, Rule};
 use tokio::net::TcpListener;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
@@ -49,7 +49,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     };
 
     // Keep the emulator alive for the whole run: dropping it stops it.
-    let (config, emulator) = stlock::emulator::env_or_start().await?;
+    let (config, emulator) = stlock_emulator::env_or_start().await?;
     let client = Client::new(config)?;
 
     let listener = TcpListener::bind(listen)
@@ -104,14 +104,10 @@ async fn demo(
     // DEMO ONLY: a real pool's owner writes and attaches the policies.
     let policy = emulator.create_policy(
         &pool,
-        NewPolicy {
-            name: "demo: greeter".into(),
-            rules: vec![Rule {
-                effect: Effect::Allow,
-                methods: vec!["POST".into()],
-                paths: vec!["/greeter.v1.Greeter/*".into()],
-            }],
-        },
+        NewPolicy::new(
+            "demo: greeter",
+            [Rule::allow(["POST"], ["/greeter.v1.Greeter/*"])],
+        ),
     )?;
     let password = "demo-password";
     let alice = client

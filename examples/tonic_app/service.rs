@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use stlock::{StlockLayer, StlockUser};
+use stlock::{GrantLayer, StlockLayer, StlockUser};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
@@ -60,7 +60,7 @@ pub async fn serve(
     Server::builder()
         // Layers run in the order they are added: the token first, then the grant check.
         .layer(auth.clone())
-        .layer(auth.grant_layer())
+        .layer(GrantLayer::new(auth.client().clone()))
         .add_service(GreeterServer::new(GreeterService))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await

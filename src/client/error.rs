@@ -1,0 +1,195 @@
+//! The one error type of the client, and the service's own error answers.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Why a call to the STLock service failed.
+///
+/// The variants separate what the caller can act on: the service said no ([`Error::Service`]),
+/// it did not answer in time ([`Error::Timeout`]), it could not be reached
+/// ([`Error::Transport`]), the call was refused before it was sent ([`Error::InvalidInput`]), or
+/// it answered success with a body that is not what the protocol promises
+/// ([`Error::UnexpectedResponse`]). The `is_*` helpers ask the same questions without a `match`.
+///
+/// ```
+/// # async fn run(client: stlock::Client) {
+/// match client.login("alice", "wrong").await {
+///     Ok(pair) => { /* signed in */ }
+///     Err(err) if err.status() == Some(http::StatusCode::UNAUTHORIZED) => { /* bad password */ }
+///     Err(err) if err.is_timeout() || err.is_transport() => { /* try again later */ }
+///     Err(err) => eprintln!("login failed: {err}"),
+/// }
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The service answered with an error status.
+    #[error("{0}")]
+    Service(ServiceError),
+    /// No complete answer arrived within the configured timeout.
+    #[error("the STLock service did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The service could not be reached, or the connection broke.
+    #[error("could not reach the STLock service: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// The call was not sent because an argument is unusable.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// Which argument.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The service answered success, but not with the body the protocol promises.
+    #[error("the STLock service answered {status} with a body stlock cannot read: {reason}")]
+    UnexpectedResponse {
+        /// The status received.
+        status: StatusCode,
+        /// What did not match.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// The service answered with an error status.
+    pub fn is_service(&self) -> bool {
+        matches!(self, Error::Service(_))
+    }
+
+    /// No answer arrived in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+
+    /// The service could not be reached.
+    pub fn is_transport(&self) -> bool {
+        matches!(self, Error::Transport(_))
+    }
+
+    /// The call was refused before it was sent.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, Error::InvalidInput { .. })
+    }
+
+    /// The service answered success with an unreadable body.
+    pub fn is_unexpected_response(&self) -> bool {
+        matches!(self, Error::UnexpectedResponse { .. })
+    }
+
+    /// The HTTP status the service answered with, if it answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Error::Service(err) => Some(err.status),
+            Error::UnexpectedResponse { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The service's error answer, if that is what this is.
+    pub fn service_error(&self) -> Option<&ServiceError> {
+        match self {
+            Error::Service(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+/// An error answer from the service: its status, its `detail` and the raw body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceError {
+    status: StatusCode,
+    detail: Option<String>,
+    body: String,
+}
+
+impl ServiceError {
+    /// Reads an error answer of any shape: `{"detail": "..."}`, a validation list under
+    /// `detail`, other JSON, or no JSON at all.
+    pub(crate) fn new(status: StatusCode, body: &[u8]) -> Self {
+        let detail = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|json| json.get("detail").map(detail_text));
+        Self {
+            status,
+            detail,
+            body: String::from_utf8_lossy(body).into_owned(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The `detail` of a JSON error body, as text; `None` when the body has none.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    /// The body exactly as received (invalid UTF-8 replaced).
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+}
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the STLock service answered {}", self.status)?;
+        match &self.detail {
+            Some(detail) => write!(f, ": {detail}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+// FastAPI puts a string under `detail`, or for validation errors a list of
+// `{"loc": [...], "msg": "..."}`; anything else is shown as JSON.
+fn detail_text(detail: &serde_json::Value) -> String {
+    match detail {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|item| match item.get("msg") {
+                Some(serde_json::Value::String(msg)) => msg.clone(),
+                _ => detail_text(item),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detail_is_read_from_every_body_shape() {
+        let cases: [(&[u8], Option<&str>); 5] = [
+            (br#"{"detail": "user not found"}"#, Some("user not found")),
+            (
+                br#"{"detail": [{"loc": ["body", "email"], "msg": "field required"}, {"msg": "too short"}]}"#,
+                Some("field required; too short"),
+            ),
+            (br#"{"detail": {"code": 7}}"#, Some(r#"{"code":7}"#)),
+            (br#"{"message": "nope"}"#, None),
+            (b"<html>Bad Gateway</html>", None),
+        ];
+        for (body, detail) in cases {
+            let err = ServiceError::new(StatusCode::BAD_GATEWAY, body);
+            assert_eq!(err.detail(), detail);
+            assert_eq!(err.body().as_bytes(), body);
+        }
+    }
+
+    #[test]
+    fn non_utf8_body_is_kept_lossily() {
+        let err = ServiceError::new(StatusCode::INTERNAL_SERVER_ERROR, b"\xff\xfeoops");
+        assert!(err.body().ends_with("oops"));
+        assert_eq!(err.detail(), None);
+    }
+}

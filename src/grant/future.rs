@@ -1,0 +1,154 @@
+//! The response future of [`GrantService`](super::GrantService).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use http::{Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use crate::rejection::{polled_after_completion, reject, RejectionBody, RejectionHandler};
+use crate::{AuthError, Error, GrantDecision, TokenSource};
+
+/// The grant check of a cache miss. Boxed: it is the client's `async fn`, whose type cannot be
+/// named, and it costs a network round trip anyway; cache hits never build one.
+type GrantCheck = Pin<Box<dyn Future<Output = Result<GrantDecision, Error>> + Send>>;
+
+pin_project! {
+    /// Response future of [`GrantService`](super::GrantService): the grant check (on a cache miss), then the inner
+    /// service's future.
+    pub struct ResponseFuture<S, Req, B, R>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        state: GrantState<S, Req, B, R>,
+    }
+}
+
+pin_project! {
+    #[project = GrantStateProj]
+    enum GrantState<S, Req, B, R>
+    where
+        S: Service<Req>,
+    {
+        Checking { check: GrantCheck, pending: Option<(S, Req)>, origin: TokenSource, rejection: R },
+        Calling { #[pin] future: S::Future },
+        Ready { response: Option<Response<B>> },
+    }
+}
+
+impl<S, ReqBody, B, R> ResponseFuture<S, Request<ReqBody>, B, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+    R: RejectionHandler,
+    B: RejectionBody,
+{
+    pub(super) fn calling(future: S::Future) -> Self {
+        Self {
+            state: GrantState::Calling { future },
+        }
+    }
+
+    pub(super) fn rejected(rejection: &R, error: AuthError, request: &Request<ReqBody>) -> Self {
+        Self {
+            state: GrantState::Ready {
+                response: Some(reject(rejection, &error, request.headers())),
+            },
+        }
+    }
+
+    pub(super) fn checking(
+        check: GrantCheck,
+        service: S,
+        request: Request<ReqBody>,
+        origin: TokenSource,
+        rejection: R,
+    ) -> Self {
+        Self {
+            state: GrantState::Checking {
+                check,
+                pending: Some((service, request)),
+                origin,
+                rejection,
+            },
+        }
+    }
+}
+
+impl<S, ReqBody, B, R> Future for ResponseFuture<S, Request<ReqBody>, B, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+    R: RejectionHandler,
+    B: RejectionBody,
+{
+    type Output = Result<Response<B>, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let next = match self.as_mut().project().state.project() {
+                GrantStateProj::Checking {
+                    check,
+                    pending,
+                    origin,
+                    rejection,
+                } => {
+                    let outcome = ready!(check.as_mut().poll(cx));
+                    let Some((mut service, request)) = pending.take() else {
+                        return Poll::Ready(Ok(polled_after_completion()));
+                    };
+                    match outcome
+                        .map_err(|error| failure(error, origin))
+                        .and_then(|decision| allowed(decision, origin))
+                    {
+                        Ok(()) => GrantState::Calling {
+                            future: service.call(request),
+                        },
+                        Err(error) => GrantState::Ready {
+                            response: Some(reject(rejection, &error, request.headers())),
+                        },
+                    }
+                }
+                GrantStateProj::Calling { future } => return future.poll(cx),
+                GrantStateProj::Ready { response } => {
+                    return Poll::Ready(Ok(response.take().unwrap_or_else(polled_after_completion)))
+                }
+            };
+            self.as_mut().project().state.set(next);
+        }
+    }
+}
+
+fn allowed(decision: GrantDecision, origin: &TokenSource) -> Result<(), AuthError> {
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(AuthError::GrantDenied {
+            origin: origin.clone(),
+        })
+    }
+}
+
+/// What a failed grant check means for the request: the service's own refusals are passed on,
+/// everything else fails closed.
+fn failure(error: Error, origin: &TokenSource) -> AuthError {
+    // The service's own words, for whoever must tell a revoked token from, say, a wrong API
+    // key: both come back as 401. They never include the token.
+    tracing::debug!(%error, "the grant check failed");
+    match error.status() {
+        Some(StatusCode::UNAUTHORIZED) => AuthError::RevokedToken {
+            origin: origin.clone(),
+        },
+        Some(StatusCode::FORBIDDEN) => AuthError::GrantDenied {
+            origin: origin.clone(),
+        },
+        _ => AuthError::GrantUnavailable(error.to_string()),
+    }
+}
+
+impl<S: Service<Req>, Req, B, R> std::fmt::Debug for ResponseFuture<S, Req, B, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,256 @@
+//! Where a request carries its access token: the `Authorization` header or a named cookie.
+
+use std::fmt;
+
+use http::{header, HeaderMap};
+
+use crate::token::MAX_TOKEN_LEN;
+
+/// A place a request may carry its access token. See
+/// [`StlockLayer::token_sources`](crate::StlockLayer::token_sources).
+///
+/// Displays as what a client reads in a rejection: ``the `Authorization: Bearer` header`` or
+/// ``the `session` cookie``.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>`, the scheme word in any case (the default).
+    AuthorizationHeader,
+    /// The value of the cookie with this name.
+    Cookie(String),
+}
+
+impl TokenSource {
+    /// The cookie with this name.
+    pub fn cookie(name: impl Into<String>) -> Self {
+        TokenSource::Cookie(name.into())
+    }
+
+    /// Whether the token travels in the `Authorization` header, where RFC 6750's
+    /// `WWW-Authenticate: Bearer` challenges apply.
+    pub fn is_authorization_header(&self) -> bool {
+        matches!(self, TokenSource::AuthorizationHeader)
+    }
+
+    /// The token this source holds in `headers`. Borrowed from the request: reading a token
+    /// allocates nothing.
+    pub(crate) fn read<'a>(&self, headers: &'a HeaderMap) -> Found<'a> {
+        match self {
+            TokenSource::AuthorizationHeader => from_authorization(headers),
+            TokenSource::Cookie(name) => from_cookie(headers, name),
+        }
+    }
+}
+
+impl fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenSource::AuthorizationHeader => f.write_str("the `Authorization: Bearer` header"),
+            TokenSource::Cookie(name) => write!(f, "the `{name}` cookie"),
+        }
+    }
+}
+
+/// What a source holds.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Found<'a> {
+    Token(&'a str),
+    Absent,
+    Malformed(&'static str),
+}
+
+/// Longest `Authorization` or cookie header read: a token plus room for the scheme and other
+/// cookies. Larger ones are refused before they are parsed.
+const MAX_HEADER_LEN: usize = MAX_TOKEN_LEN + 4 * 1024;
+
+/// Looks through the sources in order and returns the first that holds something, with its
+/// index; a malformed source stops the search, since guessing past it could authenticate the
+/// wrong credentials.
+pub(crate) fn find_token<'a>(
+    sources: &[TokenSource],
+    headers: &'a HeaderMap,
+) -> (Found<'a>, usize) {
+    for (index, source) in sources.iter().enumerate() {
+        let found = source.read(headers);
+        if found != Found::Absent {
+            return (found, index);
+        }
+    }
+    (Found::Absent, 0)
+}
+
+fn from_authorization(headers: &HeaderMap) -> Found<'_> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Found::Absent;
+    };
+    if values.next().is_some() {
+        return Found::Malformed("more than one Authorization header");
+    }
+    if value.len() > MAX_HEADER_LEN {
+        return Found::Malformed("the Authorization header is too large");
+    }
+    let Ok(value) = value.to_str() else {
+        return Found::Malformed("the Authorization header is not visible ASCII");
+    };
+    let value = value.trim();
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Another scheme (Basic, …) is no bearer token; other middleware may want it.
+        return Found::Absent;
+    }
+    match rest.trim() {
+        "" => Found::Malformed("the Bearer scheme is not followed by a token"),
+        token if token.contains(' ') => Found::Malformed("the bearer token contains spaces"),
+        token => Found::Token(token),
+    }
+}
+
+fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Found<'a> {
+    for value in headers.get_all(header::COOKIE) {
+        if value.len() > MAX_HEADER_LEN {
+            return Found::Malformed("the Cookie header is too large");
+        }
+        // Read as bytes: the site's other cookies may hold anything (browsers send UTF-8 as it
+        // is), and must not keep the user from signing in. Only the token's cookie is checked.
+        for pair in value.as_bytes().split(|&b| b == b';') {
+            let pair = pair.trim_ascii();
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            if &pair[..eq] != name.as_bytes() {
+                continue;
+            }
+            let token = trim_quotes(&pair[eq + 1..]);
+            return match std::str::from_utf8(token) {
+                Ok("") => Found::Malformed("the token cookie is empty"),
+                Ok(token) if token.bytes().all(|b| b.is_ascii_graphic()) => Found::Token(token),
+                _ => Found::Malformed("the token cookie is not visible ASCII"),
+            };
+        }
+    }
+    Found::Absent
+}
+
+/// A cookie value may be quoted (RFC 6265 §4.1.1).
+fn trim_quotes(mut value: &[u8]) -> &[u8] {
+    while let [b'"', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b'"'] = value {
+        value = rest;
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    const HEADER: &[TokenSource] = &[TokenSource::AuthorizationHeader];
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer a.b.c",
+            "bearer a.b.c",
+            "BEARER   a.b.c ",
+            "bEaReR a.b.c",
+        ] {
+            let h = headers(&[("authorization", value)]);
+            assert_eq!(find_token(HEADER, &h).0, Found::Token("a.b.c"), "{value}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_no_header_are_absent() {
+        assert_eq!(find_token(HEADER, &HeaderMap::new()).0, Found::Absent);
+        let h = headers(&[("authorization", "Basic dXNlcjpwdw==")]);
+        assert_eq!(find_token(HEADER, &h).0, Found::Absent);
+    }
+
+    #[test]
+    fn malformed_headers_are_named() {
+        let cases = [
+            headers(&[("authorization", "Bearer")]),
+            headers(&[("authorization", "Bearer  ")]),
+            headers(&[("authorization", "Bearer a b")]),
+            headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]),
+            headers(&[(
+                "authorization",
+                &format!("Bearer {}", "a".repeat(MAX_HEADER_LEN)),
+            )]),
+        ];
+        for h in cases {
+            assert!(
+                matches!(find_token(HEADER, &h).0, Found::Malformed(_)),
+                "{h:?}"
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
+        );
+        assert!(matches!(find_token(HEADER, &h).0, Found::Malformed(_)));
+    }
+
+    #[test]
+    fn cookie_source_finds_its_cookie_among_others() {
+        let sources = [TokenSource::cookie("session")];
+        let h = headers(&[("cookie", "theme=dark; session=a.b.c; lang=en")]);
+        assert_eq!(find_token(&sources, &h).0, Found::Token("a.b.c"));
+        let h = headers(&[("cookie", "theme=dark"), ("cookie", "session=\"x.y.z\"")]);
+        assert_eq!(find_token(&sources, &h).0, Found::Token("x.y.z"));
+        let h = headers(&[("cookie", "sessionid=nope")]);
+        assert_eq!(find_token(&sources, &h).0, Found::Absent);
+        let h = headers(&[("cookie", "session=")]);
+        assert!(matches!(find_token(&sources, &h).0, Found::Malformed(_)));
+        let h = headers(&[("cookie", "session=\"\"")]);
+        assert!(matches!(find_token(&sources, &h).0, Found::Malformed(_)));
+    }
+
+    #[test]
+    fn other_cookies_may_hold_any_bytes_but_the_token_may_not() {
+        let sources = [TokenSource::cookie("session")];
+        let mut h = HeaderMap::new();
+        let value = HeaderValue::from_bytes(b"name=\xc3\xa9l\xc3\xa9na; session=a.b.c").unwrap();
+        h.insert("cookie", value);
+        assert_eq!(find_token(&sources, &h).0, Found::Token("a.b.c"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            "cookie",
+            HeaderValue::from_bytes(b"session=a.\xffb.c").unwrap(),
+        );
+        assert_eq!(
+            find_token(&sources, &h).0,
+            Found::Malformed("the token cookie is not visible ASCII")
+        );
+    }
+
+    #[test]
+    fn sources_are_tried_in_order() {
+        let both = [
+            TokenSource::AuthorizationHeader,
+            TokenSource::cookie("session"),
+        ];
+        let h = headers(&[
+            ("authorization", "Bearer from.header.x"),
+            ("cookie", "session=from.cookie.x"),
+        ]);
+        assert_eq!(find_token(&both, &h).0, Found::Token("from.header.x"));
+        let h = headers(&[("cookie", "session=from.cookie.x")]);
+        assert_eq!(find_token(&both, &h).0, Found::Token("from.cookie.x"));
+        // Only the header configured: the cookie is not looked at.
+        assert_eq!(find_token(HEADER, &h).0, Found::Absent);
+    }
+}

@@ -1,0 +1,142 @@
+//! What handlers take from a request: the calling owner, a verified token, the JSON body.
+//!
+//! Authentication runs in extractors, before the body is looked at: the API key first, then
+//! the token's signature, type, expiry and owner. Whether the token's session is still alive
+//! is checked by the operation itself, under the same lock as its effect.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+use http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::server::MAX_BODY_BYTES;
+use crate::{tokens, App};
+use stlock::{Claims, TokenType};
+
+/// The owner whose `x-api-key` came with the request.
+pub(crate) struct Caller {
+    pub(crate) owner_id: String,
+}
+
+impl Caller {
+    fn from_headers(headers: &HeaderMap, app: &App) -> Result<Self, ApiError> {
+        let key = headers.get("x-api-key").ok_or(ApiError::MissingApiKey)?;
+        app.lock()
+            .owner_by_api_key(key.as_bytes())
+            .map(|owner_id| Caller { owner_id })
+            .ok_or(ApiError::InvalidApiKey)
+    }
+
+    /// Refuses a request that acts for another owner than the API key's.
+    pub(crate) fn must_be(&self, owner_id: &str) -> Result<(), ApiError> {
+        if self.owner_id.eq_ignore_ascii_case(owner_id) {
+            Ok(())
+        } else {
+            Err(ApiError::ForeignOwner)
+        }
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        Caller::from_headers(&parts.headers, app)
+    }
+}
+
+/// The verified claims of the access token in `Authorization`.
+pub(crate) struct AccessToken(pub(crate) Claims);
+
+/// The verified claims of the refresh token in `Authorization`.
+pub(crate) struct RefreshToken(pub(crate) Claims);
+
+impl FromRequestParts<Arc<App>> for AccessToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        authenticate(&parts.headers, app, TokenType::Access).map(AccessToken)
+    }
+}
+
+impl FromRequestParts<Arc<App>> for RefreshToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        authenticate(&parts.headers, app, TokenType::Refresh).map(RefreshToken)
+    }
+}
+
+fn authenticate(headers: &HeaderMap, app: &App, expected: TokenType) -> Result<Claims, ApiError> {
+    let caller = Caller::from_headers(headers, app)?;
+    let token = bearer_token(headers)?;
+    let pool_id = tokens::claimed_pool(token).ok_or(ApiError::InvalidToken)?;
+    let key = app
+        .lock()
+        .decoding_key(&pool_id)
+        .ok_or(ApiError::InvalidToken)?;
+    let claims = tokens::verify(token, &key, expected, app.clock.now())?;
+    caller.must_be(&claims.owner_sub)?;
+    Ok(claims)
+}
+
+/// The token of `Authorization: <scheme> <token>`, the scheme being `bearer` in any case.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .ok_or(ApiError::MissingToken)?;
+    match value.trim().split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(ApiError::MissingToken),
+    }
+}
+
+/// A request body, read as a JSON object whatever its `Content-Type` says (the service's own
+/// client sends none), then into `T`. An empty body is an empty object, so that fields with
+/// defaults work.
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+/// What a JSON object body is read into; its refusals are 422s (or, for a bug, 500s).
+pub(crate) trait FromObject: Sized {
+    fn from_object(object: Map<String, Value>) -> Result<Self, ApiError>;
+}
+
+impl<S: Send + Sync, T: FromObject> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge {
+                        limit: MAX_BODY_BYTES,
+                    },
+                    _ => ApiError::UnreadableBody,
+                })?;
+        let object = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Map::new()
+        } else {
+            match serde_json::from_slice(&bytes) {
+                Ok(Value::Object(object)) => object,
+                Ok(_) => {
+                    return Err(ApiError::Invalid(
+                        "the request body must be a JSON object".into(),
+                    ))
+                }
+                Err(err) => return Err(ApiError::MalformedJson(err.to_string())),
+            }
+        };
+        T::from_object(object).map(JsonBody)
+    }
+}

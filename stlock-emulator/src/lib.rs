@@ -1,0 +1,437 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod admin;
+mod clock;
+mod credentials;
+mod error;
+mod extract;
+mod fields;
+mod password;
+mod policy;
+mod routes;
+mod server;
+mod sessions;
+mod state;
+mod tokens;
+mod validate;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rand::RngCore as _;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use credentials::Credentials;
+pub use error::{AdminError, EmulatorError};
+pub use password::HashCost;
+pub use policy::{Effect, NewPolicy, Policy, Rule};
+
+use clock::Clock;
+use password::Hasher;
+use state::{State, Ttl};
+
+/// Default lifetime of access tokens: 600 s, as the real service issues them.
+pub const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(600);
+/// Default lifetime of refresh tokens: 3600 s, as the real service issues them.
+pub const DEFAULT_REFRESH_TTL: Duration = Duration::from_secs(3600);
+
+/// Starts an emulator on `127.0.0.1` at a free port, with default settings; the same as
+/// `Emulator::builder().start()`.
+///
+/// Must be called inside a Tokio runtime; the server runs on it until the returned
+/// [`Emulator`] is dropped or [shut down](Emulator::shutdown).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), stlock_emulator::EmulatorError> {
+/// let emulator = stlock_emulator::start().await?;
+/// assert!(emulator.endpoint().starts_with("http://127.0.0.1:"));
+/// let config = emulator.config(); // ready for stlock::Client::new
+/// assert_eq!(config.user_pool_id(), emulator.credentials().user_pool_id);
+/// # Ok(()) }
+/// ```
+pub async fn start() -> Result<Emulator, EmulatorError> {
+    Emulator::builder().start().await
+}
+
+/// The real service when the `STLOCK_*` variables name one, else a fresh emulator: what an
+/// example, a demo or an app's own test suite wants to run against.
+///
+/// When `STLOCK_ENDPOINT` is set, the configuration comes from [`Config::from_env`] and no
+/// emulator is started; otherwise an emulator starts with default settings and its
+/// configuration is returned with it. Keep the emulator alive as long as it is used: dropping it
+/// stops it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), stlock_emulator::EmulatorError> {
+/// # if std::env::var_os(stlock::config::env::ENDPOINT).is_some() { return Ok(()); }
+/// let (config, emulator) = stlock_emulator::env_or_start().await?;
+/// assert!(emulator.is_some(), "no STLOCK_ENDPOINT here, so an emulator runs");
+/// # drop(config);
+/// # Ok(()) }
+/// ```
+///
+/// [`Config::from_env`]: stlock::Config::from_env
+pub async fn env_or_start() -> Result<(stlock::Config, Option<Emulator>), EmulatorError> {
+    if std::env::var_os(stlock::config::env::ENDPOINT).is_some() {
+        return Ok((stlock::Config::from_env()?, None));
+    }
+    let emulator = start().await?;
+    Ok((emulator.config(), Some(emulator)))
+}
+
+/// Settings of an emulator to start; from [`Emulator::builder`].
+#[derive(Clone, Debug)]
+pub struct EmulatorBuilder {
+    listen: SocketAddr,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+    hash_cost: HashCost,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            access_ttl: DEFAULT_ACCESS_TTL,
+            refresh_ttl: DEFAULT_REFRESH_TTL,
+            hash_cost: HashCost::Default,
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// Where to listen (default `127.0.0.1:0`: loopback, a free port chosen by the system).
+    #[must_use]
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Lifetime of access tokens (default [`DEFAULT_ACCESS_TTL`]); whole seconds, at least 1.
+    #[must_use]
+    pub fn access_ttl(mut self, ttl: Duration) -> Self {
+        self.access_ttl = ttl;
+        self
+    }
+
+    /// Lifetime of refresh tokens (default [`DEFAULT_REFRESH_TTL`]); whole seconds, at least 1.
+    #[must_use]
+    pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_ttl = ttl;
+        self
+    }
+
+    /// Cost of password hashing (default [`HashCost::Default`]).
+    #[must_use]
+    pub fn hash_cost(mut self, cost: HashCost) -> Self {
+        self.hash_cost = cost;
+        self
+    }
+
+    /// Binds the socket, creates the first owner and pool, and starts serving; returns once
+    /// connections are accepted. Must be called inside a Tokio runtime.
+    pub async fn start(self) -> Result<Emulator, EmulatorError> {
+        let ttl = Ttl {
+            access: whole_seconds(self.access_ttl, "access")?,
+            refresh: whole_seconds(self.refresh_ttl, "refresh")?,
+        };
+        let hasher = Hasher::new(self.hash_cost).await?;
+        let bind_error = |source| EmulatorError::Bind {
+            addr: self.listen,
+            source,
+        };
+        let listener = TcpListener::bind(self.listen).await.map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let endpoint = format!("http://{}", reachable(local_addr));
+
+        let mut state = State::new(ttl);
+        let (owner_id, api_key) = state.add_owner();
+        let (user_pool_id, jwt_secret) = state.add_pool(&owner_id);
+        let app = Arc::new(App {
+            state: Mutex::new(state),
+            clock: Clock::default(),
+            hasher,
+        });
+
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serve =
+            axum::serve(listener, server::router(Arc::clone(&app))).with_graceful_shutdown(async {
+                // A dropped sender (the handle was dropped) stops the server too.
+                let _ = stopped.await;
+            });
+        // axum's `serve` handles accept errors itself and only returns once shut down.
+        let server = tokio::spawn(async move {
+            let _ = serve.await;
+        });
+
+        let credentials = Credentials {
+            endpoint,
+            owner_id,
+            user_pool_id,
+            api_key,
+            jwt_secret,
+        };
+        Ok(Emulator {
+            app,
+            local_addr,
+            config: credentials.config()?,
+            credentials,
+            stop: Some(stop),
+            server: Some(server),
+        })
+    }
+}
+
+/// A running emulator. Dropping it stops the server (in-flight requests finish first);
+/// [`shutdown`](Self::shutdown) does the same and waits for it.
+///
+/// Besides the HTTP API, the handle offers the admin operations (policies, blocking,
+/// deleting users) and a clock that tests can move forward.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use stlock_emulator::{Emulator, HashCost};
+/// use stlock::{Client, Registration};
+///
+/// let emulator = Emulator::builder().hash_cost(HashCost::Fast).start().await?;
+/// let client = Client::new(emulator.config())?;
+/// client.register(&Registration::new("bob", "bob@example.com", "79222222222", "pw")).await?;
+/// let tokens = client.login("bob", "pw").await?;
+///
+/// // An hour later the refresh token has expired.
+/// emulator.advance_clock(Duration::from_secs(3600));
+/// let err = client.refresh(&tokens.refresh_token).await.unwrap_err();
+/// assert_eq!(err.status(), Some(http::StatusCode::UNAUTHORIZED));
+/// # Ok(()) }
+/// ```
+pub struct Emulator {
+    app: Arc<App>,
+    local_addr: SocketAddr,
+    credentials: Credentials,
+    config: stlock::Config,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Starts configuring an emulator.
+    #[must_use]
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// Base URL, `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn endpoint(&self) -> &str {
+        &self.credentials.endpoint
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The owner and pool created at start.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// A client configuration for [`credentials`](Self::credentials).
+    pub fn config(&self) -> stlock::Config {
+        self.config.clone()
+    }
+
+    /// Creates another pool of the same owner (same API key), with its own signing secret.
+    pub fn add_pool(&self) -> Credentials {
+        let (user_pool_id, jwt_secret) = self.app.lock().add_pool(&self.credentials.owner_id);
+        Credentials {
+            user_pool_id,
+            jwt_secret,
+            ..self.credentials.clone()
+        }
+    }
+
+    /// Creates another owner, with its own API key and one pool.
+    pub fn add_owner(&self) -> Credentials {
+        let mut state = self.app.lock();
+        let (owner_id, api_key) = state.add_owner();
+        let (user_pool_id, jwt_secret) = state.add_pool(&owner_id);
+        Credentials {
+            endpoint: self.credentials.endpoint.clone(),
+            owner_id,
+            user_pool_id,
+            api_key,
+            jwt_secret,
+        }
+    }
+
+    /// Moves the emulator's clock forward. Tokens issued afterwards carry the new time, and
+    /// expiry checks use it; the system clock is untouched, so a client that verifies tokens
+    /// locally keeps using real time.
+    pub fn advance_clock(&self, by: Duration) {
+        self.app.clock.advance(by);
+    }
+
+    /// Creates a policy in a pool (`POST /api/v0/admin/pools/{pool}/policies`).
+    pub fn create_policy(
+        &self,
+        user_pool_id: &str,
+        policy: NewPolicy,
+    ) -> Result<Policy, AdminError> {
+        self.app.lock().create_policy(user_pool_id, &policy)
+    }
+
+    /// The pool's policies, in creation order.
+    pub fn policies(&self, user_pool_id: &str) -> Result<Vec<Policy>, AdminError> {
+        self.app.lock().policies(user_pool_id)
+    }
+
+    /// Attaches a policy to a user (idempotent) and returns the user.
+    pub fn attach_policy(
+        &self,
+        user_pool_id: &str,
+        user_id: &str,
+        policy_id: &str,
+    ) -> Result<stlock::User, AdminError> {
+        self.app
+            .lock()
+            .attach_policy(user_pool_id, user_id, policy_id)
+    }
+
+    /// Detaches a policy from a user (idempotent) and returns the user.
+    pub fn detach_policy(
+        &self,
+        user_pool_id: &str,
+        user_id: &str,
+        policy_id: &str,
+    ) -> Result<stlock::User, AdminError> {
+        self.app
+            .lock()
+            .detach_policy(user_pool_id, user_id, policy_id)
+    }
+
+    /// The pool's users, in registration order.
+    pub fn users(&self, user_pool_id: &str) -> Result<Vec<stlock::User>, AdminError> {
+        self.app.lock().users(user_pool_id)
+    }
+
+    /// One user of the pool.
+    pub fn user(&self, user_pool_id: &str, user_id: &str) -> Result<stlock::User, AdminError> {
+        self.app.lock().user(user_pool_id, user_id)
+    }
+
+    /// Blocks a user: they can no longer log in, refresh or use their access tokens (403)
+    /// until unblocked. Their sessions are kept.
+    pub fn block_user(
+        &self,
+        user_pool_id: &str,
+        user_id: &str,
+    ) -> Result<stlock::User, AdminError> {
+        self.app
+            .lock()
+            .set_status(user_pool_id, user_id, stlock::UserStatus::Blocked)
+    }
+
+    /// Unblocks a user; sessions that have not expired work again.
+    pub fn unblock_user(
+        &self,
+        user_pool_id: &str,
+        user_id: &str,
+    ) -> Result<stlock::User, AdminError> {
+        self.app
+            .lock()
+            .set_status(user_pool_id, user_id, stlock::UserStatus::Active)
+    }
+
+    /// Deletes a user and revokes all their sessions; their username, e-mail and phone are
+    /// free again.
+    pub fn delete_user(&self, user_pool_id: &str, user_id: &str) -> Result<(), AdminError> {
+        self.app.lock().delete_user(user_pool_id, user_id)
+    }
+
+    /// The stored Argon2 hash (PHC string) of a user's password, for tests of the hashing
+    /// itself. Never served over HTTP.
+    #[doc(hidden)]
+    pub fn password_hash(&self, user_pool_id: &str, user_id: &str) -> Result<String, AdminError> {
+        self.app.lock().stored_password_hash(user_pool_id, user_id)
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and waits until the
+    /// server has stopped.
+    pub async fn shutdown(mut self) {
+        self.stop_serving();
+        if let Some(server) = self.server.take() {
+            // The task only ends by finishing; a join error would mean it was cancelled,
+            // which is a stop as well.
+            let _ = server.await;
+        }
+    }
+
+    fn stop_serving(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            // The server may already be gone, which is what we want anyway.
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop_serving();
+    }
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("local_addr", &self.local_addr)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the handlers share.
+struct App {
+    state: Mutex<State>,
+    clock: Clock,
+    hasher: Hasher,
+}
+
+impl App {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; should something ever, the state is still
+        // the best there is, so carry on rather than fail every later request.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn whole_seconds(ttl: Duration, which: &'static str) -> Result<u64, EmulatorError> {
+    match ttl.as_secs() {
+        0 => Err(EmulatorError::TtlTooShort { which }),
+        secs => Ok(secs),
+    }
+}
+
+/// An address clients can connect to: a wildcard listen address becomes loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
+}
+
+/// `bytes` random bytes from the OS, as lower-case hex.
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,159 @@
+//! `stlock-emulator`: the STLock emulator as a process, for apps and tools in any language.
+//!
+//! Once it accepts connections it prints exactly one line of JSON to stdout,
+//! `{"endpoint": ..., "owner_id": ..., "user_pool_id": ..., "api_key": ..., "jwt_secret": ...}`,
+//! then serves until SIGINT or SIGTERM and exits 0 after a graceful shutdown. Bad arguments
+//! exit 2; a failure to start exits 1; `--help` prints the usage on stderr and exits 0. Nothing
+//! secret is ever written to stderr.
+
+#![forbid(unsafe_code)]
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use stlock_emulator::{Emulator, EmulatorBuilder, HashCost};
+
+const USAGE: &str = "\
+Usage: stlock-emulator [OPTIONS]
+
+Serves an in-memory STLock (v0 user API and admin API) and prints its credentials as one
+line of JSON on stdout: endpoint, owner_id, user_pool_id, api_key, jwt_secret.
+Stops gracefully on SIGINT (Ctrl-C) or SIGTERM.
+
+Options:
+  --listen ADDR          address to listen on [default: 127.0.0.1:0, a free port]
+  --access-ttl SECS      access token lifetime in seconds [default: 600]
+  --refresh-ttl SECS     refresh token lifetime in seconds [default: 3600]
+  --hash-cost COST       password hashing: `default` (Argon2id m=19456 KiB, t=2, p=1)
+                         or `fast` (cheap, for tests only) [default: default]
+  -h, --help             print this help (on stderr) and exit
+";
+
+/// Exit code for a command line that cannot be used, as is usual for Unix tools.
+const USAGE_ERROR: u8 = 2;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let builder = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(builder)) => builder,
+        Ok(None) => {
+            // stdout carries the credentials line and nothing else, ever.
+            eprint!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("stlock-emulator: {message}\nTry `stlock-emulator --help`.");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
+    let emulator = match builder.start().await {
+        Ok(emulator) => emulator,
+        Err(err) => {
+            eprintln!("stlock-emulator: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(err) = announce(&emulator) {
+        eprintln!("stlock-emulator: could not write the credentials to stdout: {err}");
+        emulator.shutdown().await;
+        return ExitCode::FAILURE;
+    }
+    let waited = stop_requested().await;
+    eprintln!("stlock-emulator: stopping");
+    emulator.shutdown().await;
+    match waited {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("stlock-emulator: could not listen for signals: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The credentials line on stdout (flushed: whoever started us is waiting for it), and a
+/// banner without secrets on stderr.
+fn announce(emulator: &Emulator) -> std::io::Result<()> {
+    let line = serde_json::to_string(emulator.credentials())?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()?;
+    let credentials = emulator.credentials();
+    eprintln!(
+        "stlock-emulator: serving STLock v0 at {} (owner {}, pool {}); SIGINT or SIGTERM stops it",
+        credentials.endpoint, credentials.owner_id, credentials.user_pool_id
+    );
+    Ok(())
+}
+
+async fn stop_requested() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
+/// The builder the arguments describe, or `None` for `--help`. Flags take their value as the
+/// next argument or after `=`.
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<EmulatorBuilder>, String> {
+    let mut builder = Emulator::builder();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline_value) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg, None),
+        };
+        if matches!(flag.as_str(), "-h" | "--help") {
+            return Ok(None);
+        }
+        let mut value = || {
+            inline_value
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        builder = match flag.as_str() {
+            "--listen" => {
+                let raw = value()?;
+                let addr = raw.parse::<SocketAddr>().map_err(|_| {
+                    format!("--listen: `{raw}` is not an address like 127.0.0.1:8080")
+                })?;
+                builder.listen(addr)
+            }
+            "--access-ttl" => builder.access_ttl(seconds(&flag, &value()?)?),
+            "--refresh-ttl" => builder.refresh_ttl(seconds(&flag, &value()?)?),
+            "--hash-cost" => match value()?.as_str() {
+                "default" => builder.hash_cost(HashCost::Default),
+                "fast" => builder.hash_cost(HashCost::Fast),
+                other => {
+                    return Err(format!(
+                        "--hash-cost: `{other}` is neither `default` nor `fast`"
+                    ))
+                }
+            },
+            _ => return Err(format!("unknown argument `{flag}`")),
+        };
+    }
+    Ok(Some(builder))
+}
+
+fn seconds(flag: &str, raw: &str) -> Result<Duration, String> {
+    match raw.parse::<u64>() {
+        Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "{flag}: `{raw}` is not a whole number of seconds above zero"
+        )),
+    }
+}

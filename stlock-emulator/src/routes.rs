@@ -1,0 +1,259 @@
+//! The v0 user API, under `/api/v0/users`.
+//!
+//! Order of checks in every handler: API key (401), token signature, type and expiry (401),
+//! owner of key vs. token (403), body shape and fields (400/422), owner and pool of the body
+//! (403/404), then the operation itself (401 revoked, 403 blocked, 409 taken, ...).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, patch, post};
+use axum::Router;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::extract::{AccessToken, Caller, JsonBody, RefreshToken};
+use crate::fields::StringFields;
+use crate::policy::Call;
+use crate::server::json_response;
+use crate::state::{Contact, State as UserState};
+use crate::{validate, App};
+use stlock::{Claims, GrantDecision, User};
+
+pub(crate) fn user_api() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/v0/users/register", post(register))
+        .route("/api/v0/users/login", post(login))
+        .route("/api/v0/users/refresh", get(refresh))
+        .route("/api/v0/users/logout", post(logout))
+        .route("/api/v0/users/grant", post(grant))
+        .route("/api/v0/users/username", patch(update_username))
+        .route("/api/v0/users/email", patch(update_email))
+        .route("/api/v0/users/password", patch(update_password))
+}
+
+/// `POST /register`. Fields are declared in the order they are checked, here and below: of
+/// several missing or wrong ones, the first is reported.
+#[derive(Deserialize)]
+struct RegisterBody {
+    user_pool_id: String,
+    owner_id: String,
+    username: String,
+    email: String,
+    phone: String,
+    password: String,
+}
+
+/// `POST /login`.
+#[derive(Deserialize)]
+struct LoginBody {
+    user_pool_id: String,
+    owner_id: String,
+    username: String,
+    password: String,
+}
+
+/// `POST /grant`; both fields are optional, as the service's own client defaults them.
+#[derive(Deserialize)]
+#[serde(default)]
+struct GrantBody {
+    method: String,
+    path: String,
+}
+
+impl Default for GrantBody {
+    fn default() -> Self {
+        Self {
+            method: "get".into(),
+            path: String::new(),
+        }
+    }
+}
+
+/// `PATCH /username`.
+#[derive(Deserialize)]
+struct UsernameBody {
+    user_pool_id: String,
+    username: String,
+}
+
+/// `PATCH /email`.
+#[derive(Deserialize)]
+struct EmailBody {
+    user_pool_id: String,
+    email: String,
+}
+
+/// `PATCH /password`.
+#[derive(Deserialize)]
+struct PasswordBody {
+    old_password: String,
+    new_password: String,
+}
+
+impl StringFields for RegisterBody {}
+impl StringFields for LoginBody {}
+impl StringFields for GrantBody {}
+impl StringFields for UsernameBody {}
+impl StringFields for EmailBody {}
+impl StringFields for PasswordBody {}
+
+async fn register(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    JsonBody(body): JsonBody<RegisterBody>,
+) -> Result<Response, ApiError> {
+    let contact = Contact {
+        username: &body.username,
+        email: &body.email,
+        phone: &body.phone,
+    };
+    validate::username(contact.username)?;
+    validate::email(contact.email)?;
+    validate::phone(contact.phone)?;
+    validate::password("password", &body.password)?;
+    caller.must_be(&body.owner_id)?;
+    // Refuse what is already taken before paying for a hash; `register` checks again.
+    app.lock()
+        .owned_pool(&caller.owner_id, &body.user_pool_id)?
+        .check_free(&contact, None)?;
+    let hash = app.hasher.hash(body.password).await?;
+    let user = app
+        .lock()
+        .register(&body.user_pool_id, &contact, hash, app.clock.now())?;
+    Ok(json_response(StatusCode::CREATED, &user))
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<Response, ApiError> {
+    let pool_id = body.user_pool_id.as_str();
+    caller.must_be(&body.owner_id)?;
+    let candidate = {
+        let state = app.lock();
+        state.owned_pool(&caller.owner_id, pool_id)?;
+        state.login_candidate(pool_id, &body.username)
+    };
+    // An unknown username is checked against the dummy hash: same time, same answer.
+    let hash = candidate.as_ref().map(|(_, hash)| hash.clone());
+    let matches = app.hasher.verify(body.password, hash).await?;
+    let (Some((user_id, hash)), true) = (candidate, matches) else {
+        return Err(ApiError::BadCredentials);
+    };
+    let pair = app
+        .lock()
+        .finish_login(pool_id, &user_id, &hash, app.clock.now())?;
+    Ok(json_response(StatusCode::OK, &pair))
+}
+
+async fn refresh(
+    State(app): State<Arc<App>>,
+    RefreshToken(claims): RefreshToken,
+) -> Result<Response, ApiError> {
+    let pair = app.lock().refresh(&claims, app.clock.now())?;
+    Ok(json_response(StatusCode::OK, &pair))
+}
+
+async fn logout(
+    State(app): State<Arc<App>>,
+    RefreshToken(claims): RefreshToken,
+) -> Result<Response, ApiError> {
+    app.lock().logout(&claims)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "detail": "logged out" }),
+    ))
+}
+
+async fn grant(
+    State(app): State<Arc<App>>,
+    AccessToken(claims): AccessToken,
+    JsonBody(body): JsonBody<GrantBody>,
+) -> Result<Response, ApiError> {
+    let call = Call::parse(&body.method, &body.path).map_err(ApiError::Invalid)?;
+    let allowed = app.lock().grant(&claims, &call)?;
+    let decision = GrantDecision {
+        allowed,
+        method: body.method.to_ascii_uppercase(),
+        path: body.path,
+    };
+    Ok(json_response(StatusCode::OK, &decision))
+}
+
+async fn update_username(
+    State(app): State<Arc<App>>,
+    AccessToken(claims): AccessToken,
+    JsonBody(body): JsonBody<UsernameBody>,
+) -> Result<Response, ApiError> {
+    update_profile(
+        &app,
+        &claims,
+        (&body.user_pool_id, &body.username),
+        validate::username,
+        UserState::update_username,
+    )
+}
+
+async fn update_email(
+    State(app): State<Arc<App>>,
+    AccessToken(claims): AccessToken,
+    JsonBody(body): JsonBody<EmailBody>,
+) -> Result<Response, ApiError> {
+    update_profile(
+        &app,
+        &claims,
+        (&body.user_pool_id, &body.email),
+        validate::email,
+        UserState::update_email,
+    )
+}
+
+/// The shared steps of `PATCH /username` and `PATCH /email`: check the new value and the
+/// pool, then change the user.
+fn update_profile(
+    app: &App,
+    claims: &Claims,
+    (pool_id, value): (&str, &str),
+    validate: fn(&str) -> Result<(), ApiError>,
+    update: fn(&mut UserState, &Claims, &str) -> Result<User, ApiError>,
+) -> Result<Response, ApiError> {
+    validate(value)?;
+    same_pool(claims, pool_id)?;
+    let user = update(&mut app.lock(), claims, value)?;
+    Ok(json_response(StatusCode::OK, &user))
+}
+
+async fn update_password(
+    State(app): State<Arc<App>>,
+    AccessToken(claims): AccessToken,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<Response, ApiError> {
+    validate::password("new_password", &body.new_password)?;
+    let current_hash = app.lock().password_hash(&claims)?;
+    let matches = app
+        .hasher
+        .verify(body.old_password, Some(current_hash.clone()))
+        .await?;
+    if !matches {
+        return Err(ApiError::WrongOldPassword);
+    }
+    let new_hash = app.hasher.hash(body.new_password).await?;
+    let user = app
+        .lock()
+        .change_password(&claims, &current_hash, new_hash)?;
+    Ok(json_response(StatusCode::OK, &user))
+}
+
+/// A profile change names the pool; it must be the token's.
+fn same_pool(claims: &Claims, pool_id: &str) -> Result<(), ApiError> {
+    if claims.user_pool_sub.eq_ignore_ascii_case(pool_id) {
+        Ok(())
+    } else {
+        Err(ApiError::ForeignPool)
+    }
+}

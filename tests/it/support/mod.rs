@@ -1,0 +1,23 @@
+//! Test fixtures: a fixed pool's configuration, hand-made tokens, the emulator with users and
+//! policies, apps served on loopback, and raw servers that misbehave.
+
+pub mod emulator;
+pub mod forge;
+pub mod http;
+pub mod raw;
+
+use std::sync::Arc;
+
+use stlock::{AuthError, TokenSource};
+
+pub use forge::{config_for, OWNER, POOL, SECRET};
+
+/// Where the default layer reads tokens.
+pub const HEADER: TokenSource = TokenSource::AuthorizationHeader;
+
+/// The rejection of a request without a token, by a layer that reads only the header.
+pub fn missing_header_token() -> AuthError {
+    AuthError::MissingToken {
+        accepted: Arc::new([HEADER]),
+    }
+}
