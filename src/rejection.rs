@@ -8,7 +8,8 @@ use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use crate::{DecodeError, TokenSource};
+use crate::grant::PathError;
+use crate::{DecodeError, Error, TokenSource};
 
 /// Why stlock's middleware turned a request away.
 ///
@@ -17,7 +18,11 @@ use crate::{DecodeError, TokenSource};
 /// `WWW-Authenticate: Bearer …` challenge. A layer that reads cookies only sends no challenge,
 /// since there is no header for the client to send. gRPC requests get the matching gRPC status
 /// instead (see [`AuthError::grpc_code`]).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+///
+/// What a client reads says what it can fix and nothing more: a failure of the service itself
+/// answers with a fixed message, its cause kept as [`source`](std::error::Error::source) for the
+/// logs.
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
     /// No access token in any of the layer's sources.
@@ -55,9 +60,15 @@ pub enum AuthError {
         /// Where the token was found.
         origin: TokenSource,
     },
-    /// The grant check could not be made, so the request is refused (fail closed).
-    #[error("the grant check is unavailable, so the request is refused: {0}")]
-    GrantUnavailable(String),
+    /// The request's path cannot be grant-checked (a `..` segment, an encoded `/`, …), or the
+    /// service refused to check it.
+    #[error("the request path cannot be checked: {0}")]
+    InvalidPath(PathError),
+    /// The grant check could not be made (the service is unreachable, timed out or failed), so
+    /// the request is refused (fail closed). The client reads a fixed message; the cause is
+    /// the error's source.
+    #[error("the grant check is unavailable; try again later")]
+    GrantUnavailable(#[source] Arc<Error>),
     /// A route needs `StlockLayer` in front of it and it is not there: a wiring mistake.
     #[error(
         "this route needs `StlockLayer` in front of it (add `.layer(StlockLayer::new(config)?)`)"
@@ -90,7 +101,9 @@ impl AuthError {
             AuthError::MissingToken { .. }
             | AuthError::InvalidToken { .. }
             | AuthError::RevokedToken { .. } => StatusCode::UNAUTHORIZED,
-            AuthError::MalformedCredentials { .. } => StatusCode::BAD_REQUEST,
+            AuthError::MalformedCredentials { .. } | AuthError::InvalidPath(_) => {
+                StatusCode::BAD_REQUEST
+            }
             AuthError::GrantDenied { .. } => StatusCode::FORBIDDEN,
             AuthError::GrantUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
@@ -104,7 +117,7 @@ impl AuthError {
             AuthError::MissingToken { .. }
             | AuthError::InvalidToken { .. }
             | AuthError::RevokedToken { .. } => 16,
-            AuthError::MalformedCredentials { .. } => 3,
+            AuthError::MalformedCredentials { .. } | AuthError::InvalidPath(_) => 3,
             AuthError::GrantDenied { .. } => 7,
             AuthError::GrantUnavailable(_) => 14,
             AuthError::MissingLayer => 13,
@@ -262,7 +275,12 @@ pub(crate) fn reject<B: RejectionBody>(
     error: &AuthError,
     headers: &HeaderMap,
 ) -> http::Response<B> {
-    tracing::debug!(%error, status = %error.status(), "stlock rejected a request");
+    match std::error::Error::source(error) {
+        // The service failed, not the client: worth an operator's attention, with the cause the
+        // client is not shown.
+        Some(cause) => tracing::warn!(%error, %cause, "stlock refused a request"),
+        None => tracing::debug!(%error, status = %error.status(), "stlock rejected a request"),
+    }
     if is_grpc(headers) {
         grpc_status(error).map(B::from_body)
     } else {
@@ -329,7 +347,8 @@ mod tests {
             reason: "x",
         };
         assert!(challenge(malformed).is_some_and(|c| c.contains("invalid_request")));
-        assert_eq!(challenge(AuthError::GrantUnavailable("down".into())), None);
+        let down = Error::Timeout(std::time::Duration::from_secs(1));
+        assert_eq!(challenge(AuthError::GrantUnavailable(Arc::new(down))), None);
     }
 
     #[test]

@@ -99,7 +99,8 @@ impl fmt::Debug for TokenPair {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// Not a well-formed JWT, or its claims are missing or of the wrong shape.
+    /// Not a well-formed JWT, its claims are missing, duplicated or of the wrong shape, or its
+    /// header lists critical extensions (`crit`), none of which stlock implements.
     #[error("the token is malformed: it is not a JWT with the STLock claims")]
     Malformed,
     /// The header names an algorithm that is not accepted (`none` included).
@@ -108,7 +109,8 @@ pub enum DecodeError {
     /// The signature does not match the pool's secret.
     #[error("the token's signature is invalid")]
     BadSignature,
-    /// The token is past its expiry (beyond the configured leeway).
+    /// The token is past its expiry: the current time has reached `exp` plus the configured
+    /// leeway.
     #[error("the token has expired")]
     Expired,
     /// The audience is not [`AUDIENCE`].
@@ -152,6 +154,7 @@ pub enum DecodeError {
 pub struct TokenDecoder {
     key: DecodingKey,
     validation: Validation,
+    leeway: u64,
     owner_id: Box<str>,
     user_pool_id: Box<str>,
 }
@@ -161,13 +164,16 @@ impl TokenDecoder {
     pub fn new(config: &Config) -> Self {
         let mut validation = Validation::new(config.algorithms()[0]);
         validation.algorithms = config.algorithms().to_vec();
-        validation.leeway = config.leeway().as_secs();
-        validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "aud", "sub"]);
-        validation.validate_exp = true;
+        // Expiry and audience are checked below, in that order and with RFC 7519's boundary
+        // (`exp` itself is already too late), rather than by jsonwebtoken, which accepts a token
+        // during the second of its `exp` and checks the audience before the expiry.
+        validation.validate_exp = false;
+        validation.validate_aud = false;
         Self {
             key: DecodingKey::from_secret(config.jwt_secret().expose().as_bytes()),
             validation,
+            leeway: config.leeway().as_secs(),
             owner_id: config.owner_id().into(),
             user_pool_id: config.user_pool_id().into(),
         }
@@ -185,8 +191,9 @@ impl TokenDecoder {
 
     /// Verifies a token of the `expected` type and returns its claims.
     ///
-    /// Checks, in order: size and shape, algorithm, signature, expiry, audience, type, owner and
-    /// pool. Nothing from the token is returned unless every check passed.
+    /// Checks, in order: size and shape, algorithm, signature, expiry, audience, critical header
+    /// extensions, type, owner and pool. Nothing from the token is returned unless every check
+    /// passed.
     pub fn decode(&self, token: &str, expected: TokenType) -> Result<Claims, DecodeError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(DecodeError::Malformed);
@@ -194,6 +201,16 @@ impl TokenDecoder {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|err| self.classify(token, err.kind()))?
             .claims;
+        if unix_now() >= claims.exp.saturating_add(self.leeway) {
+            return Err(DecodeError::Expired);
+        }
+        if claims.aud != AUDIENCE {
+            return Err(DecodeError::WrongAudience);
+        }
+        // Checked once the signature holds, so that only the service's own tokens pay for it.
+        if has_critical_extensions(token) {
+            return Err(DecodeError::Malformed);
+        }
         if claims.token_type != expected {
             return Err(DecodeError::WrongType {
                 expected,
@@ -250,11 +267,37 @@ impl TokenDecoder {
     }
 }
 
+/// Seconds since the Unix epoch (0 for a clock set before 1970, which then finds every token
+/// unexpired for as long as the leeway allows: only `exp` decides).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// Whether the (already verified) header lists critical extensions, which RFC 7515 §4.1.11 says
+/// a recipient that does not understand them must refuse; stlock understands none. A header that
+/// cannot be read here could not have been verified, and counts as having them.
+fn has_critical_extensions(token: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Extensions {
+        crit: Option<serde::de::IgnoredAny>,
+    }
+    let Some((header, _)) = token.split_once('.') else {
+        return true;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Extensions>(&bytes).ok())
+        .is_none_or(|extensions| extensions.crit.is_some())
+}
+
 impl fmt::Debug for TokenDecoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenDecoder")
             .field("algorithms", &self.validation.algorithms)
-            .field("leeway", &self.validation.leeway)
+            .field("leeway", &self.leeway)
             .field("owner_id", &self.owner_id)
             .field("user_pool_id", &self.user_pool_id)
             .finish_non_exhaustive()
@@ -443,6 +486,35 @@ mod tests {
             Err(DecodeError::Expired)
         );
         assert!(TokenDecoder::new(&config(30)).decode_access(&token).is_ok());
+    }
+
+    proptest::proptest! {
+        /// A token is accepted until `exp + leeway` is reached: one second before that it is
+        /// accepted, at that second and after it is expired, whatever the leeway.
+        #[test]
+        fn expiry_falls_exactly_at_exp_plus_leeway(leeway in 0u64..=60, offset in -3i64..=3) {
+            let decoder = TokenDecoder::new(&config(leeway));
+            let before = now();
+            let mut c = claims(TokenType::Access);
+            c.exp = (before - leeway).saturating_add_signed(offset);
+            let result = decoder.decode_access(&sign(&c, Algorithm::HS256, SECRET));
+            // A second boundary crossed during the decode makes the case ambiguous: skip it.
+            proptest::prop_assume!(now() == before);
+            if offset > 0 {
+                proptest::prop_assert!(result.is_ok(), "{result:?}");
+            } else {
+                proptest::prop_assert_eq!(result, Err(DecodeError::Expired));
+            }
+        }
+    }
+
+    #[test]
+    fn expiry_is_checked_before_the_audience() {
+        let mut c = claims(TokenType::Access);
+        c.exp = now() - 3600;
+        c.aud = "ADMIN".into();
+        let token = sign(&c, Algorithm::HS256, SECRET);
+        assert_eq!(decoder().decode_access(&token), Err(DecodeError::Expired));
     }
 
     #[test]

@@ -202,8 +202,9 @@ impl IntoResponse for ApiError {
 impl From<stlock::Error> for ApiError {
     fn from(error: stlock::Error) -> Self {
         match &error {
-            // The service said no: pass its status and detail on, as the Python app does.
-            stlock::Error::Service(service) => ApiError::new(
+            // The service said no (a wrong password, a name taken): pass its status and detail
+            // on, as the Python app does.
+            stlock::Error::Service(service) if service.status().is_client_error() => ApiError::new(
                 service.status(),
                 service
                     .detail()
@@ -213,6 +214,7 @@ impl From<stlock::Error> for ApiError {
             stlock::Error::InvalidInput { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
             }
+            // The service failed: our clients read a message of our own, the log has the cause.
             stlock::Error::Timeout(_) => {
                 eprintln!("axum_app: {error}");
                 ApiError::new(

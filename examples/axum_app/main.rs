@@ -10,6 +10,10 @@
 //! It runs against an in-process STLock emulator, or against a real service when
 //! `STLOCK_ENDPOINT` and the other `STLOCK_*` variables are set. Once listening it prints curl
 //! commands to try every route; Ctrl-C stops it gracefully. The routes are in `app.rs`.
+//!
+//! It serves through `stlock_emulator::serve` rather than `axum::serve`, which has no deadline
+//! for a slow request head or body nor for an idle connection, and no cap on connections: see
+//! `Limits` for what it bounds and the defaults used here.
 
 mod app;
 #[path = "../common/cli.rs"]
@@ -21,7 +25,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use stlock::{Client, StlockLayer};
-use stlock_emulator::{Emulator, NewPolicy, Rule};
+use stlock_emulator::{Emulator, Limits, NewPolicy, Rule};
 use tokio::net::TcpListener;
 
 use app::App;
@@ -62,9 +66,8 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let addr = listener.local_addr()?;
     print_walkthrough(addr, &service, emulator.is_some());
 
-    axum::serve(listener, app.router())
-        .with_graceful_shutdown(ctrl_c())
-        .await?;
+    // Returns once Ctrl-C was pressed and in-flight requests are done (10 s at most).
+    stlock_emulator::serve::serve(listener, app.router(), Limits::default(), ctrl_c()).await;
     println!("stopped");
 
     // The router, and with it the demo hook's handle, is gone: stop the emulator cleanly.

@@ -57,7 +57,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(service::serve(
+    let mut server = tokio::spawn(service::serve(
         listener,
         StlockLayer::from_client(client.clone()),
         async {
@@ -82,10 +82,12 @@ async fn run() -> Result<(), Box<dyn Error>> {
     print_how_to_call(addr);
 
     tokio::select! {
-        served = server => served??,
+        served = &mut server => served??,
         _ = tokio::signal::ctrl_c() => {
             println!("\nshutting down: finishing in-flight calls");
             let _ = stop.send(());
+            // Returns once they are done (10 s at most).
+            server.await??;
         }
     }
     if let Some(emulator) = emulator {

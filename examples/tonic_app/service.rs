@@ -2,14 +2,19 @@
 //! needs a valid access token) and `GrantLayer` (the user's policies must allow
 //! `POST /greeter.v1.Greeter/<Method>`). The tests include this file (`#[path]`), so they
 //! exercise the very server the example runs.
+//!
+//! It is served through `stlock_emulator::serve` (h2c, as gRPC speaks it over plain TCP) rather
+//! than tonic's `Server`, which has no deadline for a client that connects and then stalls and
+//! no cap on connections.
 
 use std::future::Future;
 
 use stlock::{GrantLayer, StlockLayer, StlockUser};
+use stlock_emulator::serve::Limits;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
+use tonic::service::Routes;
 use tonic::{Request, Response, Status};
+use tower::Layer as _;
 
 use crate::greeter::greeter_server::{Greeter, GreeterServer};
 use crate::greeter::{HelloReply, HelloRequest, WhoAmIReply, WhoAmIRequest};
@@ -51,17 +56,19 @@ impl Greeter for GreeterService {
     }
 }
 
-/// Serves the greeter on `listener`, behind `auth` and its grant layer, until `shutdown`.
+/// Serves the greeter on `listener`, behind `auth` and its grant layer, until `shutdown`, then
+/// lets in-flight calls finish (10 s at most).
+///
+/// It never fails: a connection's errors end that connection only. The `Result` is the one
+/// callers had from tonic's `Server`, kept so that they need no change.
 pub async fn serve(
     listener: TcpListener,
     auth: StlockLayer,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
-    Server::builder()
-        // Layers run in the order they are added: the token first, then the grant check.
-        .layer(auth.clone())
-        .layer(GrantLayer::new(auth.client().clone()))
-        .add_service(GreeterServer::new(GreeterService))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
-        .await
+    let grants = GrantLayer::new(auth.client().clone());
+    // The outer layer runs first: the token is verified, then the grant checked.
+    let service = auth.layer(grants.layer(Routes::new(GreeterServer::new(GreeterService))));
+    stlock_emulator::serve::serve(listener, service, Limits::default(), shutdown).await;
+    Ok(())
 }

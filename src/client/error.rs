@@ -8,9 +8,9 @@ use http::StatusCode;
 ///
 /// The variants separate what the caller can act on: the service said no ([`Error::Service`]),
 /// it did not answer in time ([`Error::Timeout`]), it could not be reached
-/// ([`Error::Transport`]), the call was refused before it was sent ([`Error::InvalidInput`]), or
-/// it answered success with a body that is not what the protocol promises
-/// ([`Error::UnexpectedResponse`]). The `is_*` helpers ask the same questions without a `match`.
+/// ([`Error::Transport`]), it pointed elsewhere ([`Error::Redirected`]), the call was refused
+/// before it was sent ([`Error::InvalidInput`]), or it answered success with a body that is not
+/// what the protocol promises ([`Error::UnexpectedResponse`]). The `is_*` helpers ask the same questions without a `match`.
 ///
 /// ```
 /// # async fn run(client: stlock::Client) {
@@ -34,6 +34,15 @@ pub enum Error {
     /// The service could not be reached, or the connection broke.
     #[error("could not reach the STLock service: {0}")]
     Transport(#[source] reqwest::Error),
+    /// The service answered with a redirect, which stlock does not follow: the call carries the
+    /// API key and often a password or a token, meant for the configured endpoint only. (With a
+    /// client given to [`Client::with_http_client`](crate::Client::with_http_client) that
+    /// follows redirects, the answer came from elsewhere; `status` is that answer's.)
+    #[error("the STLock service answered {status} with a redirect, which stlock does not follow")]
+    Redirected {
+        /// The status received.
+        status: StatusCode,
+    },
     /// The call was not sent because an argument is unusable.
     #[error("invalid {field}: {reason}")]
     InvalidInput {
@@ -68,6 +77,11 @@ impl Error {
         matches!(self, Error::Transport(_))
     }
 
+    /// The service answered with a redirect, which was not followed.
+    pub fn is_redirect(&self) -> bool {
+        matches!(self, Error::Redirected { .. })
+    }
+
     /// The call was refused before it was sent.
     pub fn is_invalid_input(&self) -> bool {
         matches!(self, Error::InvalidInput { .. })
@@ -82,7 +96,9 @@ impl Error {
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             Error::Service(err) => Some(err.status),
-            Error::UnexpectedResponse { status, .. } => Some(*status),
+            Error::UnexpectedResponse { status, .. } | Error::Redirected { status } => {
+                Some(*status)
+            }
             _ => None,
         }
     }
@@ -102,19 +118,21 @@ pub struct ServiceError {
     status: StatusCode,
     detail: Option<String>,
     body: String,
+    json: bool,
 }
 
 impl ServiceError {
     /// Reads an error answer of any shape: `{"detail": "..."}`, a validation list under
     /// `detail`, other JSON, or no JSON at all.
     pub(crate) fn new(status: StatusCode, body: &[u8]) -> Self {
-        let detail = serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|json| json.get("detail").map(detail_text));
+        let json = serde_json::from_slice::<serde_json::Value>(body).ok();
         Self {
             status,
-            detail,
+            detail: json
+                .as_ref()
+                .and_then(|json| json.get("detail").map(detail_text)),
             body: String::from_utf8_lossy(body).into_owned(),
+            json: json.is_some(),
         }
     }
 
@@ -126,6 +144,11 @@ impl ServiceError {
     /// The `detail` of a JSON error body, as text; `None` when the body has none.
     pub fn detail(&self) -> Option<&str> {
         self.detail.as_deref()
+    }
+
+    /// Whether the body is JSON (a proxy's or a gateway's error page is not).
+    pub fn is_json(&self) -> bool {
+        self.json
     }
 
     /// The body exactly as received (invalid UTF-8 replaced).

@@ -104,10 +104,13 @@ struct Inner {
 
 impl Client {
     /// Builds a client with its own connection pool, timing out each call after
-    /// [`Config::timeout`].
+    /// [`Config::timeout`] and following no redirect: every call carries the API key and many a
+    /// password or token, which must reach the configured endpoint and nothing else. A redirect
+    /// answer is [`Error::Redirected`].
     pub fn new(config: Config) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.timeout())
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("stlock/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(Error::Transport)?;
@@ -116,6 +119,12 @@ impl Client {
 
     /// Builds a client on an existing `reqwest` client, to share its connection pool. The
     /// timeout of [`Config::timeout`] still applies to every call.
+    ///
+    /// Build that client with `.redirect(reqwest::redirect::Policy::none())`: reqwest follows
+    /// redirects by default, and a followed redirect carries the API key and the request body
+    /// (passwords, tokens) to wherever the service points. stlock cannot stop a client it did not
+    /// build from following one; it refuses the answer ([`Error::Redirected`]) once it sees the
+    /// response came from elsewhere.
     pub fn with_http_client(config: Config, http: reqwest::Client) -> Self {
         let urls = Operation::ALL.map(|op| {
             // The endpoint is a checked base URL ending in `/` and the paths are constant,
@@ -219,7 +228,10 @@ impl Client {
 
     /// Asks whether the token's user may call `method` on `path` (`POST /grant`).
     ///
-    /// A denial is an answer, not an error: it comes back as `allowed: false`.
+    /// A denial is an answer, not an error: it comes back as `allowed: false`, whether the
+    /// service says so with `200 {"allowed": false}` or with a `403` and a JSON body (whose
+    /// `detail` is kept in [`GrantDecision::detail`]), since which of the two the real service
+    /// sends is not known.
     pub async fn check_grant(
         &self,
         access_token: &str,
@@ -242,8 +254,22 @@ impl Client {
             method: method.as_str(),
             path,
         };
-        self.call_json(Operation::Grant, Some(token), Some(&body))
+        match self
+            .call_json(Operation::Grant, Some(token), Some(&body))
             .await
+        {
+            Err(Error::Service(refusal))
+                if refusal.status() == StatusCode::FORBIDDEN && refusal.is_json() =>
+            {
+                Ok(GrantDecision {
+                    allowed: false,
+                    method: method.as_str().to_owned(),
+                    path: path.to_owned(),
+                    detail: refusal.detail().map(str::to_owned),
+                })
+            }
+            answer => answer,
+        }
     }
 
     /// Changes the signed-in user's username (`PATCH /username`) and returns the updated user.
@@ -346,6 +372,11 @@ impl Client {
         }
         let mut response = request.send().await.map_err(|err| self.transport(err))?;
         let status = response.status();
+        // With the client of `new` a redirect arrives as it is; with one given to
+        // `with_http_client` it may have been followed already, which shows in the URL.
+        if status.is_redirection() || *response.url() != inner.urls[op as usize] {
+            return Err(Error::Redirected { status });
+        }
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|err| self.transport(err))? {
             if bytes.len() + chunk.len() > MAX_RESPONSE_BODY {

@@ -2,12 +2,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use super::PathError;
 use crate::rejection::{polled_after_completion, reject, RejectionBody, RejectionHandler};
 use crate::{AuthError, Error, GrantDecision, TokenSource};
 
@@ -133,17 +135,22 @@ fn allowed(decision: GrantDecision, origin: &TokenSource) -> Result<(), AuthErro
 /// What a failed grant check means for the request: the service's own refusals are passed on,
 /// everything else fails closed.
 fn failure(error: Error, origin: &TokenSource) -> AuthError {
-    // The service's own words, for whoever must tell a revoked token from, say, a wrong API
-    // key: both come back as 401. They never include the token.
-    tracing::debug!(%error, "the grant check failed");
     match error.status() {
-        Some(StatusCode::UNAUTHORIZED) => AuthError::RevokedToken {
-            origin: origin.clone(),
-        },
+        // The service no longer knows the token, or (rarely) a wrong API key: both are 401, and
+        // the rejection's log line tells them apart by the service's own words.
+        Some(StatusCode::UNAUTHORIZED) => {
+            tracing::debug!(%error, "the grant check was refused");
+            AuthError::RevokedToken {
+                origin: origin.clone(),
+            }
+        }
+        // A 403 with a JSON body is a denial and never gets here; one without is a proxy's or a
+        // firewall's, a refusal all the same.
         Some(StatusCode::FORBIDDEN) => AuthError::GrantDenied {
             origin: origin.clone(),
         },
-        _ => AuthError::GrantUnavailable(error.to_string()),
+        Some(StatusCode::UNPROCESSABLE_ENTITY) => AuthError::InvalidPath(PathError::Refused),
+        _ => AuthError::GrantUnavailable(Arc::new(error)),
     }
 }
 

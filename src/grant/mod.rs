@@ -3,12 +3,13 @@
 
 mod cache;
 mod future;
+mod path;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::{Method, Request, Response, Uri};
 use serde::{Deserialize, Serialize};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -19,6 +20,7 @@ use crate::{AuthError, Client, StlockUser};
 use cache::GrantCache;
 
 pub use future::ResponseFuture;
+pub use path::{canonical_path, PathError};
 
 /// How long a grant answer is reused by default.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
@@ -36,6 +38,10 @@ pub struct GrantDecision {
     /// The path that was checked.
     #[serde(default)]
     pub path: String,
+    /// The service's explanation, when it gave one (a denial answered with 403 has its
+    /// `detail` here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A Tower layer that enforces the service's grant policies on each request.
@@ -44,12 +50,19 @@ pub struct GrantDecision {
 /// leaves the [`StlockUser`] in the request's extensions, together with where the token came
 /// from; nothing else ties the two together, so they can be built in any order, with different
 /// clients or rejection handlers. For each request it asks the service (`POST /grant`, with the
-/// request's access token) whether the user may call the request's method on its path (the path
-/// as this layer sees it: under axum's `nest`, without the prefix).
+/// request's access token) whether the user may call the request's method on its path.
 ///
+/// - **Which path**: the one the client called (with the `axum` feature, on by default, also
+///   inside `nest`, which strips the prefix from the request's own URI), without the query,
+///   [percent-decoded once](canonical_path) as the handler's `Path` extractor sees it. A path
+///   with a `.` or `..` segment, an encoded `/`, `?` or `#`, a control character or bytes that
+///   are not UTF-8 is refused with 400 before the service is asked, since the service and the
+///   handler would read it differently. **Which method**: the request's, except that `HEAD` is
+///   checked as `GET`, whose handler it runs.
 /// - **Allowed**: the request goes on. **Denied**: 403 with a JSON `{"detail": …}` body (gRPC:
 ///   `PERMISSION_DENIED`). **Service unreachable, timed out or failing**: the request is refused
-///   with 503 (gRPC: `UNAVAILABLE`): the layer fails closed. **Token revoked at the service**: 401.
+///   with 503 (gRPC: `UNAVAILABLE`) and a fixed message: the layer fails closed, and logs the
+///   cause at `warn`. **Token revoked at the service**: 401.
 ///   **No verified user** (an optional `StlockLayer` let the request through without a token):
 ///   401. **No `StlockLayer` at all**: 500, a wiring mistake.
 /// - **Caching**: answers (allowed and denied) are kept per token id, method and path for
@@ -138,6 +151,16 @@ impl<S, R: Clone> Layer<S> for GrantLayer<R> {
     }
 }
 
+/// The URI whose path is checked: the one the client called. Inside axum's `nest` the request's
+/// own URI has lost the prefix, and axum keeps the original in `OriginalUri`.
+fn checked_uri<B>(request: &Request<B>) -> &Uri {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::OriginalUri(uri)) = request.extensions().get() {
+        return uri;
+    }
+    request.uri()
+}
+
 /// The service of [`GrantLayer`]: checks the grant, then calls the inner service.
 #[derive(Clone, Debug)]
 pub struct GrantService<S, R = DefaultRejection> {
@@ -184,8 +207,16 @@ where
             Err(error) => return rejected(error),
         };
         let origin = user.token_source();
-        let (method, path) = (request.method(), request.uri().path());
-        match layer.cache.get(user.token_id(), method, path) {
+        let path = match canonical_path(checked_uri(&request).path()) {
+            Ok(path) => path,
+            Err(error) => return rejected(AuthError::InvalidPath(error)),
+        };
+        // A `HEAD` runs the `GET` handler (axum routes it there), so it is judged as one.
+        let method = match request.method() {
+            &Method::HEAD => &Method::GET,
+            method => method,
+        };
+        match layer.cache.get(user.token_id(), method, &path) {
             Some(true) => return ResponseFuture::calling(self.inner.call(request)),
             Some(false) => {
                 let origin = origin.clone();
@@ -202,7 +233,7 @@ where
         let check = {
             let (client, cache) = (layer.client.clone(), layer.cache.clone());
             let (token, token_id) = (token.to_owned(), user.token_id().to_owned());
-            let (method, path) = (method.clone(), path.to_owned());
+            let (method, path) = (method.clone(), path.into_owned());
             Box::pin(async move {
                 let decision = client.check_grant(&token, &method, &path).await?;
                 cache.insert(&token_id, &method, &path, decision.allowed);

@@ -107,6 +107,7 @@ fn from_authorization(headers: &HeaderMap) -> Found<'_> {
 }
 
 fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Found<'a> {
+    let mut found = None;
     for value in headers.get_all(header::COOKIE) {
         if value.len() > MAX_HEADER_LEN {
             return Found::Malformed("the Cookie header is too large");
@@ -121,15 +122,20 @@ fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Found<'a> {
             if &pair[..eq] != name.as_bytes() {
                 continue;
             }
-            let token = trim_quotes(&pair[eq + 1..]);
-            return match std::str::from_utf8(token) {
-                Ok("") => Found::Malformed("the token cookie is empty"),
-                Ok(token) if token.bytes().all(|b| b.is_ascii_graphic()) => Found::Token(token),
-                _ => Found::Malformed("the token cookie is not visible ASCII"),
-            };
+            // Two cookies of one name: a sibling subdomain may have planted one (cookie
+            // tossing), and nothing tells which is genuine. Refused, as two headers are.
+            if found.is_some() {
+                return Found::Malformed("the token cookie is sent more than once");
+            }
+            found = Some(trim_quotes(&pair[eq + 1..]));
         }
     }
-    Found::Absent
+    match found.map(std::str::from_utf8) {
+        None => Found::Absent,
+        Some(Ok("")) => Found::Malformed("the token cookie is empty"),
+        Some(Ok(token)) if token.bytes().all(|b| b.is_ascii_graphic()) => Found::Token(token),
+        Some(_) => Found::Malformed("the token cookie is not visible ASCII"),
+    }
 }
 
 /// A cookie value may be quoted (RFC 6265 §4.1.1).
@@ -211,6 +217,14 @@ mod tests {
         assert_eq!(find_token(&sources, &h).0, Found::Token("a.b.c"));
         let h = headers(&[("cookie", "theme=dark"), ("cookie", "session=\"x.y.z\"")]);
         assert_eq!(find_token(&sources, &h).0, Found::Token("x.y.z"));
+        let tossed = "session=tossed; theme=dark; session=a.b.c";
+        let h = headers(&[("cookie", tossed)]);
+        assert_eq!(
+            find_token(&sources, &h).0,
+            Found::Malformed("the token cookie is sent more than once")
+        );
+        let h = headers(&[("cookie", "session=a.b.c"), ("cookie", "session=a.b.c")]);
+        assert!(matches!(find_token(&sources, &h).0, Found::Malformed(_)));
         let h = headers(&[("cookie", "sessionid=nope")]);
         assert_eq!(find_token(&sources, &h).0, Found::Absent);
         let h = headers(&[("cookie", "session=")]);

@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use http::header::{ALLOW, RETRY_AFTER};
+use http::{HeaderValue, StatusCode};
 
 use crate::server::json_response;
 
@@ -28,6 +29,10 @@ pub enum EmulatorError {
         /// `"access"` or `"refresh"`.
         which: &'static str,
     },
+    /// A [login throttle](crate::EmulatorBuilder::login_throttle) with no failure allowed or a
+    /// window shorter than one second.
+    #[error("the login throttle needs at least one failure and a window of at least one second")]
+    InvalidLoginThrottle,
     /// Hashing the dummy password at start failed; this is a bug in the emulator.
     #[error("the emulator could not prepare its password hasher: {0}")]
     Hasher(String),
@@ -75,6 +80,10 @@ pub(crate) enum ApiError {
     UnreadableBody,
     #[error("the request body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    #[error("the {0} header must be sent only once")]
+    DuplicateHeader(&'static str),
     #[error("{0}")]
     Invalid(String),
     #[error("the x-api-key header is missing")]
@@ -103,6 +112,8 @@ pub(crate) enum ApiError {
     RefreshReused,
     #[error("the user is blocked")]
     Blocked,
+    #[error("too many failed logins for this username; try again later")]
+    TooManyLogins { retry_after_secs: u64 },
     #[error("{}", match .0 {
         Taken::Username => "the username is already taken",
         Taken::Email => "the email is already taken",
@@ -113,6 +124,8 @@ pub(crate) enum ApiError {
     Admin(#[from] AdminError),
     #[error("Not Found")]
     RouteNotFound,
+    #[error("Method Not Allowed")]
+    MethodNotAllowed { allow: &'static str },
     #[error("internal error")]
     Internal,
 }
@@ -120,8 +133,11 @@ pub(crate) enum ApiError {
 impl ApiError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            ApiError::MalformedJson(_) | ApiError::UnreadableBody => StatusCode::BAD_REQUEST,
+            ApiError::MalformedJson(_)
+            | ApiError::UnreadableBody
+            | ApiError::DuplicateHeader(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Invalid(_) | ApiError::Admin(AdminError::InvalidPolicy(_)) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -140,6 +156,8 @@ impl ApiError {
             }
             ApiError::Admin(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -147,9 +165,20 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        json_response(
+        let mut response = json_response(
             self.status(),
             &serde_json::json!({ "detail": self.to_string() }),
-        )
+        );
+        let header = match self {
+            ApiError::TooManyLogins { retry_after_secs } => {
+                Some((RETRY_AFTER, HeaderValue::from(retry_after_secs)))
+            }
+            ApiError::MethodNotAllowed { allow } => Some((ALLOW, HeaderValue::from_static(allow))),
+            _ => None,
+        };
+        if let Some((name, value)) = header {
+            response.headers_mut().insert(name, value);
+        }
+        response
     }
 }

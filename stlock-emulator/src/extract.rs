@@ -8,15 +8,18 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use http::request::Parts;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderName, StatusCode};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::serve::BodyTimeout;
 use crate::server::MAX_BODY_BYTES;
-use crate::{tokens, App};
+use crate::{strict_json, tokens, App};
 use stlock::{Claims, TokenType};
+
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// The owner whose `x-api-key` came with the request.
 pub(crate) struct Caller {
@@ -25,7 +28,12 @@ pub(crate) struct Caller {
 
 impl Caller {
     fn from_headers(headers: &HeaderMap, app: &App) -> Result<Self, ApiError> {
-        let key = headers.get("x-api-key").ok_or(ApiError::MissingApiKey)?;
+        // Two keys or two tokens could be read one way here and another way by whatever stands
+        // in front (a proxy, a log): refuse rather than pick one. Checked on every call, tokens
+        // or not, before the key itself.
+        sent_once(headers, &X_API_KEY, "x-api-key")?;
+        sent_once(headers, &AUTHORIZATION, "Authorization")?;
+        let key = headers.get(X_API_KEY).ok_or(ApiError::MissingApiKey)?;
         app.lock()
             .owner_by_api_key(key.as_bytes())
             .map(|owner_id| Caller { owner_id })
@@ -47,6 +55,13 @@ impl FromRequestParts<Arc<App>> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         Caller::from_headers(&parts.headers, app)
+    }
+}
+
+fn sent_once(headers: &HeaderMap, name: &HeaderName, shown: &'static str) -> Result<(), ApiError> {
+    match headers.get_all(name).iter().nth(1) {
+        Some(_) => Err(ApiError::DuplicateHeader(shown)),
+        None => Ok(()),
     }
 }
 
@@ -103,7 +118,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
 
 /// A request body, read as a JSON object whatever its `Content-Type` says (the service's own
 /// client sends none), then into `T`. An empty body is an empty object, so that fields with
-/// defaults work.
+/// defaults work. An object with a key twice, at any depth, is not valid JSON here.
 pub(crate) struct JsonBody<T>(pub(crate) T);
 
 /// What a JSON object body is read into; its refusals are 422s (or, for a bug, 500s).
@@ -115,28 +130,53 @@ impl<S: Send + Sync, T: FromObject> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection| match rejection.status() {
-                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge {
-                        limit: MAX_BODY_BYTES,
-                    },
-                    _ => ApiError::UnreadableBody,
-                })?;
-        let object = if bytes.iter().all(u8::is_ascii_whitespace) {
-            Map::new()
-        } else {
-            match serde_json::from_slice(&bytes) {
-                Ok(Value::Object(object)) => object,
-                Ok(_) => {
-                    return Err(ApiError::Invalid(
-                        "the request body must be a JSON object".into(),
-                    ))
-                }
-                Err(err) => return Err(ApiError::MalformedJson(err.to_string())),
-            }
+        let too_large = ApiError::BodyTooLarge {
+            limit: MAX_BODY_BYTES,
         };
-        T::from_object(object).map(JsonBody)
+        // Refused before a byte is read, so that hyper never sends `100 Continue` for it and
+        // nobody waits for a body that would be refused anyway.
+        if announced_length(request.headers()).is_some_and(|length| length > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_large);
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large
+                } else if BodyTimeout::find(&rejection).is_some() {
+                    ApiError::BodyTimeout
+                } else {
+                    ApiError::UnreadableBody
+                }
+            })?;
+        T::from_object(object_of(&bytes)?).map(JsonBody)
     }
+}
+
+/// A body as the JSON object it must be: whitespace alone is `{}`; anything else is parsed
+/// strictly (no duplicate key) and must be an object.
+pub(crate) fn object_of(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match strict_json::from_slice(bytes) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(ApiError::Invalid(
+            "the request body must be a JSON object".into(),
+        )),
+        Err(err) => Err(ApiError::MalformedJson(err.to_string())),
+    }
+}
+
+/// The body length a request announces. hyper has already refused a malformed or ambiguous
+/// `Content-Length` on HTTP/1.
+fn announced_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }

@@ -8,12 +8,18 @@ mod credentials;
 mod error;
 mod extract;
 mod fields;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod password;
 mod policy;
 mod routes;
+pub mod serve;
 mod server;
 mod sessions;
 mod state;
+mod strict_json;
+mod throttle;
 mod tokens;
 mod validate;
 
@@ -30,15 +36,21 @@ pub use credentials::Credentials;
 pub use error::{AdminError, EmulatorError};
 pub use password::HashCost;
 pub use policy::{Effect, NewPolicy, Policy, Rule};
+pub use serve::Limits;
 
 use clock::Clock;
+use error::ApiError;
 use password::Hasher;
 use state::{State, Ttl};
+use throttle::LoginThrottle;
 
 /// Default lifetime of access tokens: 600 s, as the real service issues them.
 pub const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(600);
 /// Default lifetime of refresh tokens: 3600 s, as the real service issues them.
 pub const DEFAULT_REFRESH_TTL: Duration = Duration::from_secs(3600);
+/// How many (pool, username) failure counters the [login throttle](EmulatorBuilder::login_throttle)
+/// keeps at most: 10,000, about a megabyte.
+pub const LOGIN_THROTTLE_CAPACITY: usize = throttle::DEFAULT_CAPACITY;
 
 /// Starts an emulator on `127.0.0.1` at a free port, with default settings; the same as
 /// `Emulator::builder().start()`.
@@ -93,6 +105,8 @@ pub struct EmulatorBuilder {
     access_ttl: Duration,
     refresh_ttl: Duration,
     hash_cost: HashCost,
+    limits: Limits,
+    login_throttle: Option<(u32, Duration)>,
 }
 
 impl Default for EmulatorBuilder {
@@ -102,6 +116,8 @@ impl Default for EmulatorBuilder {
             access_ttl: DEFAULT_ACCESS_TTL,
             refresh_ttl: DEFAULT_REFRESH_TTL,
             hash_cost: HashCost::Default,
+            limits: Limits::default(),
+            login_throttle: None,
         }
     }
 }
@@ -135,12 +151,60 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Deadlines and the connection cap of the server (default [`Limits::default()`]); see
+    /// [`serve`] for what each bounds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use stlock_emulator::{Emulator, Limits};
+    ///
+    /// let builder = Emulator::builder().limits(Limits::default().idle_timeout(Duration::from_secs(1)));
+    /// # drop(builder);
+    /// ```
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Throttles logins (off by default): after `max_failures` failed logins for one username
+    /// of a pool within `window` (whole seconds, at least 1, by the emulator's clock), further
+    /// logins for it are answered 429 with `Retry-After`, the right password included, until
+    /// the window closes. Unknown usernames are counted and answered the same way; a login with
+    /// the right password forgets the failures. At most [`LOGIN_THROTTLE_CAPACITY`] counters
+    /// are kept. The README's "Login throttling" section has the details.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use stlock_emulator::Emulator;
+    ///
+    /// // At most 5 failed logins per username every 5 minutes.
+    /// let builder = Emulator::builder().login_throttle(5, Duration::from_secs(300));
+    /// # drop(builder);
+    /// ```
+    #[must_use]
+    pub fn login_throttle(mut self, max_failures: u32, window: Duration) -> Self {
+        self.login_throttle = Some((max_failures, window));
+        self
+    }
+
     /// Binds the socket, creates the first owner and pool, and starts serving; returns once
     /// connections are accepted. Must be called inside a Tokio runtime.
     pub async fn start(self) -> Result<Emulator, EmulatorError> {
         let ttl = Ttl {
             access: whole_seconds(self.access_ttl, "access")?,
             refresh: whole_seconds(self.refresh_ttl, "refresh")?,
+        };
+        let throttle = match self.login_throttle {
+            None => None,
+            Some((max_failures, window)) if max_failures > 0 && window.as_secs() > 0 => {
+                Some(Mutex::new(LoginThrottle::new(
+                    max_failures,
+                    window.as_secs(),
+                    LOGIN_THROTTLE_CAPACITY,
+                )))
+            }
+            Some(_) => return Err(EmulatorError::InvalidLoginThrottle),
         };
         let hasher = Hasher::new(self.hash_cost).await?;
         let bind_error = |source| EmulatorError::Bind {
@@ -158,18 +222,15 @@ impl EmulatorBuilder {
             state: Mutex::new(state),
             clock: Clock::default(),
             hasher,
+            throttle,
         });
 
         let (stop, stopped) = oneshot::channel::<()>();
-        let serve =
-            axum::serve(listener, server::router(Arc::clone(&app))).with_graceful_shutdown(async {
-                // A dropped sender (the handle was dropped) stops the server too.
-                let _ = stopped.await;
-            });
-        // axum's `serve` handles accept errors itself and only returns once shut down.
-        let server = tokio::spawn(async move {
-            let _ = serve.await;
-        });
+        let router = server::router(Arc::clone(&app));
+        let server = tokio::spawn(serve::serve(listener, router, self.limits, async {
+            // A dropped sender (the handle was dropped) stops the server too.
+            let _ = stopped.await;
+        }));
 
         let credentials = Credentials {
             endpoint,
@@ -189,7 +250,8 @@ impl EmulatorBuilder {
     }
 }
 
-/// A running emulator. Dropping it stops the server (in-flight requests finish first);
+/// A running emulator. Dropping it stops the server (in-flight requests finish first, within
+/// the [shutdown timeout](Limits::shutdown_timeout));
 /// [`shutdown`](Self::shutdown) does the same and waits for it.
 ///
 /// Besides the HTTP API, the handle offers the admin operations (policies, blocking,
@@ -364,8 +426,8 @@ impl Emulator {
         self.app.lock().stored_password_hash(user_pool_id, user_id)
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, and waits until the
-    /// server has stopped.
+    /// Stops accepting connections, lets in-flight requests finish (for at most the
+    /// [shutdown timeout](Limits::shutdown_timeout)), and waits until the server has stopped.
     pub async fn shutdown(mut self) {
         self.stop_serving();
         if let Some(server) = self.server.take() {
@@ -403,6 +465,8 @@ struct App {
     state: Mutex<State>,
     clock: Clock,
     hasher: Hasher,
+    /// `None` when logins are not throttled.
+    throttle: Option<Mutex<LoginThrottle>>,
 }
 
 impl App {
@@ -410,6 +474,32 @@ impl App {
         // Nothing panics while holding the lock; should something ever, the state is still
         // the best there is, so carry on rather than fail every later request.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a login attempt for `username` (as a failure until [`Self::login_succeeded`]),
+    /// or refuses it while the username is locked.
+    fn login_attempt(&self, pool_id: &str, username: &str) -> Result<(), ApiError> {
+        let Some(throttle) = &self.throttle else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        throttle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .attempt(pool_id, username, now)
+            .map_err(|locked| ApiError::TooManyLogins {
+                retry_after_secs: locked.retry_after_secs,
+            })
+    }
+
+    /// The password of a login was right: its username's failures are forgotten.
+    fn login_succeeded(&self, pool_id: &str, username: &str) {
+        if let Some(throttle) = &self.throttle {
+            throttle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .forgive(pool_id, username);
+        }
     }
 }
 

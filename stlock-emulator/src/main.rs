@@ -28,6 +28,9 @@ Options:
   --refresh-ttl SECS     refresh token lifetime in seconds [default: 3600]
   --hash-cost COST       password hashing: `default` (Argon2id m=19456 KiB, t=2, p=1)
                          or `fast` (cheap, for tests only) [default: default]
+  --login-throttle N/SECS
+                         after N failed logins for a username within SECS seconds, answer
+                         its logins 429 until the window closes, e.g. 5/300 [default: off]
   -h, --help             print this help (on stderr) and exit
 ";
 
@@ -134,6 +137,12 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<EmulatorB
             }
             "--access-ttl" => builder.access_ttl(seconds(&flag, &value()?)?),
             "--refresh-ttl" => builder.refresh_ttl(seconds(&flag, &value()?)?),
+            "--login-throttle" => {
+                let raw = value()?;
+                let (max_failures, window) = login_throttle(&raw)
+                    .ok_or_else(|| format!("--login-throttle: `{raw}` is not like 5/300 (failures/seconds, both above zero)"))?;
+                builder.login_throttle(max_failures, window)
+            }
             "--hash-cost" => match value()?.as_str() {
                 "default" => builder.hash_cost(HashCost::Default),
                 "fast" => builder.hash_cost(HashCost::Fast),
@@ -147,6 +156,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<EmulatorB
         };
     }
     Ok(Some(builder))
+}
+
+/// `N/SECS`: at most N failed logins per username within SECS seconds, both above zero.
+fn login_throttle(raw: &str) -> Option<(u32, Duration)> {
+    let (failures, secs) = raw.split_once('/')?;
+    let failures = failures.parse::<u32>().ok().filter(|n| *n > 0)?;
+    let secs = secs.parse::<u64>().ok().filter(|s| *s > 0)?;
+    Some((failures, Duration::from_secs(secs)))
 }
 
 fn seconds(flag: &str, raw: &str) -> Result<Duration, String> {

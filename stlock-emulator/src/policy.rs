@@ -316,6 +316,9 @@ fn pattern_matches(pattern: &[Segment], path: &[&str]) -> bool {
 }
 
 #[cfg(test)]
+mod matcher_properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -1,8 +1,9 @@
 //! The v0 user API, under `/api/v0/users`.
 //!
-//! Order of checks in every handler: API key (401), token signature, type and expiry (401),
-//! owner of key vs. token (403), body shape and fields (400/422), owner and pool of the body
-//! (403/404), then the operation itself (401 revoked, 403 blocked, 409 taken, ...).
+//! Order of checks in every handler: a header sent twice (400), API key (401), token signature,
+//! type and expiry (401), owner of key vs. token (403), body size, arrival and shape (413, 408,
+//! 400, 422), owner and pool of the body (403/404), then the operation itself (429 throttled,
+//! 401 revoked, 403 blocked, 409 taken, ...).
 
 use std::sync::Arc;
 
@@ -27,7 +28,12 @@ pub(crate) fn user_api() -> Router<Arc<App>> {
     Router::new()
         .route("/api/v0/users/register", post(register))
         .route("/api/v0/users/login", post(login))
-        .route("/api/v0/users/refresh", get(refresh))
+        // Not `get` alone: axum would run the handler for `HEAD` too, and a `HEAD` (a link
+        // checker, a proxy's probe) would use the refresh token up.
+        .route(
+            "/api/v0/users/refresh",
+            get(refresh).head(only_get).fallback(only_get),
+        )
         .route("/api/v0/users/logout", post(logout))
         .route("/api/v0/users/grant", post(grant))
         .route("/api/v0/users/username", patch(update_username))
@@ -101,6 +107,19 @@ impl StringFields for UsernameBody {}
 impl StringFields for EmailBody {}
 impl StringFields for PasswordBody {}
 
+/// Reads `object` as the body of every operation, as a fuzz target does: only a panic matters.
+#[cfg(fuzzing)]
+pub(crate) fn read_every_body(object: serde_json::Map<String, serde_json::Value>) {
+    use crate::extract::FromObject;
+    let _ = RegisterBody::from_object(object.clone());
+    let _ = LoginBody::from_object(object.clone());
+    let _ = GrantBody::from_object(object.clone());
+    let _ = UsernameBody::from_object(object.clone());
+    let _ = EmailBody::from_object(object.clone());
+    let _ = PasswordBody::from_object(object.clone());
+    let _ = crate::NewPolicy::from_object(object);
+}
+
 async fn register(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -139,12 +158,16 @@ async fn login(
         state.owned_pool(&caller.owner_id, pool_id)?;
         state.login_candidate(pool_id, &body.username)
     };
+    // Counted (or refused) before the hash, for known and unknown usernames alike, so that
+    // neither the answer nor the path taken tells them apart.
+    app.login_attempt(pool_id, &body.username)?;
     // An unknown username is checked against the dummy hash: same time, same answer.
     let hash = candidate.as_ref().map(|(_, hash)| hash.clone());
     let matches = app.hasher.verify(body.password, hash).await?;
     let (Some((user_id, hash)), true) = (candidate, matches) else {
         return Err(ApiError::BadCredentials);
     };
+    app.login_succeeded(pool_id, &body.username);
     let pair = app
         .lock()
         .finish_login(pool_id, &user_id, &hash, app.clock.now())?;
@@ -157,6 +180,11 @@ async fn refresh(
 ) -> Result<Response, ApiError> {
     let pair = app.lock().refresh(&claims, app.clock.now())?;
     Ok(json_response(StatusCode::OK, &pair))
+}
+
+/// `/refresh` answers `GET` only, `HEAD` included.
+async fn only_get() -> ApiError {
+    ApiError::MethodNotAllowed { allow: "GET" }
 }
 
 async fn logout(
@@ -181,6 +209,7 @@ async fn grant(
         allowed,
         method: body.method.to_ascii_uppercase(),
         path: body.path,
+        detail: None,
     };
     Ok(json_response(StatusCode::OK, &decision))
 }

@@ -1,4 +1,5 @@
-//! The HTTP server: routes, the body limit, and the guarantee that every answer is JSON.
+//! The HTTP application: routes, the body limit, and the guarantee that every answer is JSON.
+//! Connections, deadlines and shutdown are `serve`'s.
 
 use std::sync::Arc;
 

@@ -374,6 +374,73 @@ async fn oversized_answer_is_refused_not_buffered() {
 }
 
 #[tokio::test]
+async fn a_grant_denied_with_403_and_json_is_an_answer_not_an_error() {
+    let server = RawServer::json("403 Forbidden", r#"{"detail":"not for you"}"#).await;
+    let client = Client::new(config_for(&server.endpoint())).unwrap();
+    let decision = client
+        .check_grant("aa.bb.cc", &Method::DELETE, "/orders/1")
+        .await
+        .unwrap();
+    assert!(!decision.allowed);
+    assert_eq!(decision.method, "DELETE");
+    assert_eq!(decision.path, "/orders/1");
+    assert_eq!(decision.detail.as_deref(), Some("not for you"));
+
+    // A 403 page that is not JSON is a proxy's, not the service's answer: an error.
+    let server = RawServer::answering(
+        "HTTP/1.1 403 Forbidden\r\ncontent-type: text/html\r\ncontent-length: 4\r\n\r\nnope",
+    )
+    .await;
+    let client = Client::new(config_for(&server.endpoint())).unwrap();
+    let err = client
+        .check_grant("aa.bb.cc", &Method::GET, "/")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+}
+
+/// A service that points elsewhere: `307` to a second server, which records what reaches it
+/// and would answer a login. Returns (service, elsewhere).
+async fn redirecting() -> (RawServer, RawServer) {
+    let pair = r#"{"access_token":"a.b.c","refresh_token":"d.e.f"}"#;
+    let elsewhere = RawServer::json("200 OK", pair).await;
+    let location = format!("{}/api/v0/users/login", elsewhere.endpoint());
+    let service = RawServer::answering(format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: {location}\r\ncontent-length: 0\r\n\r\n"
+    ))
+    .await;
+    (service, elsewhere)
+}
+
+#[tokio::test]
+async fn a_redirect_is_an_error_and_nothing_follows_it() {
+    let (service, mut elsewhere) = redirecting().await;
+    let client = Client::new(config_for(&service.endpoint())).unwrap();
+
+    let err = client.login("alice", "s3cret").await.unwrap_err();
+    assert!(err.is_redirect(), "{err:?}");
+    assert_eq!(err.status(), Some(StatusCode::TEMPORARY_REDIRECT));
+    // The answer is in, so had the client followed the redirect, the other server would have
+    // read the request (API key and password included) by now.
+    assert_eq!(elsewhere.try_received(), None);
+    assert!(service.received().await.contains("s3cret"));
+}
+
+#[tokio::test]
+async fn a_borrowed_client_that_follows_redirects_is_caught_afterwards() {
+    let (service, mut elsewhere) = redirecting().await;
+    // reqwest's own default follows redirects: stlock cannot stop it, only refuse the answer.
+    let client = Client::with_http_client(config_for(&service.endpoint()), reqwest::Client::new());
+
+    let err = client.login("alice", "s3cret").await.unwrap_err();
+    assert!(err.is_redirect(), "{err:?}");
+    assert!(
+        elsewhere.try_received().is_some(),
+        "the borrowed client did follow it"
+    );
+}
+
+#[tokio::test]
 async fn requests_carry_the_wire_headers_and_body() {
     let server = RawServer::answering(
         "HTTP/1.1 200 OK\r\ncontent-length: 42\r\n\r\n{\"allowed\":true,\"method\":\"GET\",\"path\":\"/\"}",

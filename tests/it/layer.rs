@@ -167,13 +167,35 @@ async fn token_in_a_cookie_when_the_layer_reads_that_cookie() {
     };
     assert_cookie_rejection(&answer, &invalid);
     let empty = AuthError::MalformedCredentials {
-        origin: session,
+        origin: session.clone(),
         reason: "the token cookie is empty",
     };
     assert_cookie_rejection(
         &fetch(&fx.url("/user"), &[("cookie", "session=")]).await,
         &empty,
     );
+
+    // Two cookies of the token's name (one planted by a sibling subdomain, say): which one is
+    // genuine cannot be told, so neither is used, even when one of them is valid.
+    let tossed = AuthError::MalformedCredentials {
+        origin: session,
+        reason: "the token cookie is sent more than once",
+    };
+    let both = format!(
+        "session=planted.by.sibling; session={}",
+        tokens.access_token
+    );
+    assert_cookie_rejection(
+        &fetch(&fx.url("/user"), &[("cookie", &both)]).await,
+        &tossed,
+    );
+    let split = format!("session={}", tokens.access_token);
+    let answer = fetch(
+        &fx.url("/user"),
+        &[("cookie", &split), ("cookie", "session=planted.by.sibling")],
+    )
+    .await;
+    assert_cookie_rejection(&answer, &tossed);
 }
 
 #[tokio::test]

@@ -1,10 +1,11 @@
 //! Rejections are logged at debug level with their reason, and never with the token.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use crate::app::App;
 use crate::support::forge::{access_claims_of, call_ready, sign};
-use crate::support::{config_for, OWNER, POOL};
+use crate::support::http::{fetch, serve};
+use crate::support::logs::capture;
+use crate::support::raw::closed_port_endpoint;
+use crate::support::{config_for, OWNER, POOL, SECRET};
 use axum::body::Body;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use jsonwebtoken::Algorithm;
@@ -12,29 +13,7 @@ use stlock::{Client, StlockLayer};
 use tower::Layer;
 use tracing::Level;
 
-/// Everything the subscriber writes, kept for the test to read.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn reject_logged(level: Level, token: &str) -> (StatusCode, String) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
     let client = Client::new(config_for("http://127.0.0.1:1")).unwrap();
     let mut service =
         StlockLayer::from_client(client).layer(tower::service_fn(|_: Request<Body>| async {
@@ -45,11 +24,8 @@ fn reject_logged(level: Level, token: &str) -> (StatusCode, String) {
         header::AUTHORIZATION,
         HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
     );
-    let status = tracing::subscriber::with_default(subscriber, || {
-        call_ready(&mut service, request).status()
-    });
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    (status, log)
+    let (response, log) = capture(level, || call_ready(&mut service, request));
+    (response.status(), log)
 }
 
 #[test]
@@ -77,4 +53,42 @@ fn a_rejection_is_logged_at_debug_with_its_reason_but_not_the_token() {
         log.is_empty(),
         "rejections are not logged above debug: {log}"
     );
+}
+
+#[test]
+fn a_failed_grant_check_is_logged_at_warn_with_the_cause_the_client_is_not_shown() {
+    let endpoint = closed_port_endpoint();
+    let port = endpoint
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let claims = access_claims_of(OWNER, POOL, "user-1");
+    let token = sign(&claims, SECRET, Algorithm::HS256);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (answer, log) = capture(Level::WARN, || {
+        runtime.block_on(async {
+            let auth = StlockLayer::new(config_for(&endpoint)).unwrap();
+            let base = serve(App::new(auth).router()).await;
+            fetch(
+                &format!("{base}/orders/1"),
+                &[("authorization", &format!("Bearer {token}"))],
+            )
+            .await
+        })
+    });
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!answer.text.contains(&port), "{}", answer.text);
+    assert!(log.contains("WARN"), "{log}");
+    assert!(log.contains("stlock refused a request"), "{log}");
+    assert!(log.contains("could not reach the STLock service"), "{log}");
+    for part in token.split('.') {
+        assert!(!log.contains(part), "a part of the token was logged: {log}");
+    }
 }

@@ -14,9 +14,13 @@ mod greeter;
 #[path = "../../examples/tonic_app/service.rs"]
 mod service;
 
+mod adversarial;
 mod allocations;
 mod client;
 mod grant;
+mod grant_paths;
 mod grpc;
 mod layer;
+mod leaks;
 mod logging;
+mod misbehaving;

@@ -153,6 +153,10 @@ async fn bad_flags_exit_2_with_a_message_on_stderr() {
         &["--access-ttl", "0"],
         &["--refresh-ttl", "soon"],
         &["--hash-cost", "slow"],
+        &["--login-throttle", "0/300"],
+        &["--login-throttle", "5/0"],
+        &["--login-throttle", "5"],
+        &["--login-throttle=five/300"],
         &["extra"],
     ] {
         let output = timeout(PATIENCE, emulator(args).output())
@@ -184,6 +188,7 @@ async fn help_goes_to_stderr_with_exit_0_and_stdout_stays_empty() {
             "--access-ttl",
             "--refresh-ttl",
             "--hash-cost",
+            "--login-throttle",
             "--help",
         ] {
             assert!(help.contains(option), "{flag}: {option}");
@@ -211,6 +216,24 @@ async fn flags_set_the_listen_address_and_lifetimes() {
         (access.exp - access.iat, refresh.exp - refresh.iat),
         (30, 90)
     );
+    signal(&child, "TERM");
+    assert!(finish(child, stdout).await.0);
+}
+
+#[tokio::test]
+async fn login_throttle_flag_turns_throttling_on() {
+    let (child, stdout, credentials) =
+        spawn_running(&["--hash-cost", "fast", "--login-throttle", "2/300"]).await;
+    let wire = Wire::new(&credentials);
+    wire.register_named("alice", "79111111111").await;
+    for _ in 0..2 {
+        wire.login("alice", "wrong")
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED);
+    }
+    let throttled = wire.login("alice", "test").await;
+    throttled.assert_error(StatusCode::TOO_MANY_REQUESTS);
+    assert!(throttled.headers.contains_key("retry-after"));
     signal(&child, "TERM");
     assert!(finish(child, stdout).await.0);
 }

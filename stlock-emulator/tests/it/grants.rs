@@ -30,7 +30,8 @@ async fn the_answer_is_a_grant_decision_with_the_method_upper_cased() {
         GrantDecision {
             allowed: true,
             method: "GET".into(),
-            path: "/orders/7?expand=items".into()
+            path: "/orders/7?expand=items".into(),
+            detail: None,
         }
     );
     assert_eq!(answer.body.as_object().unwrap().len(), 3);

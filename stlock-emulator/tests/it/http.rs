@@ -235,7 +235,9 @@ async fn wrong_method_is_405_with_json_and_allow() {
     let wire = Wire::new(emu.credentials());
     for (method, path, allow) in [
         (Method::GET, "/api/v0/users/register", "POST"),
-        (Method::POST, "/api/v0/users/refresh", "GET,HEAD"),
+        // `HEAD` would use the refresh token up: `/refresh` takes `GET` alone.
+        (Method::POST, "/api/v0/users/refresh", "GET"),
+        (Method::PUT, "/api/v0/users/refresh", "GET"),
         (Method::PUT, "/api/v0/users/username", "PATCH"),
         (Method::DELETE, "/api/v0/users/grant", "POST"),
     ] {
@@ -255,6 +257,116 @@ async fn wrong_method_is_405_with_json_and_allow() {
             .await
             .assert_error(StatusCode::METHOD_NOT_ALLOWED);
     }
+}
+
+#[tokio::test]
+async fn a_header_sent_twice_is_400_naming_it_before_the_key_is_checked() {
+    let emu = fast_emulator().await;
+    let wire = Wire::new(emu.credentials());
+    wire.register_named("alice", "79111111111").await;
+    let (access, _) = wire.tokens("alice", "test").await;
+    let key = emu.credentials().api_key.expose();
+    let bearer = format!("bearer {access}");
+    let pool = &emu.credentials().user_pool_id;
+    let admin_users = format!("/api/v0/admin/pools/{pool}/users");
+    let cases = [
+        // Both copies valid: still ambiguous, still refused.
+        (
+            "/api/v0/users/grant",
+            vec![
+                ("x-api-key", key),
+                ("x-api-key", key),
+                ("authorization", &bearer),
+            ],
+            "the x-api-key header must be sent only once",
+        ),
+        (
+            "/api/v0/users/grant",
+            vec![
+                ("x-api-key", key),
+                ("authorization", &bearer),
+                ("authorization", &bearer),
+            ],
+            "the Authorization header must be sent only once",
+        ),
+        // On a call that takes no token too, and before a missing key is noticed.
+        (
+            "/api/v0/users/login",
+            vec![("authorization", "bearer a"), ("authorization", "bearer b")],
+            "the Authorization header must be sent only once",
+        ),
+        (
+            &admin_users,
+            vec![("x-api-key", key), ("x-api-key", "stl_other")],
+            "the x-api-key header must be sent only once",
+        ),
+    ];
+    for (path, headers, detail) in cases {
+        let method = if path.starts_with("/api/v0/admin") {
+            Method::GET
+        } else {
+            Method::POST
+        };
+        let mut request = wire.http.request(method, wire.url(path)).body("{}");
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let answer = read(request.send().await.unwrap()).await;
+        assert_eq!(
+            answer.assert_error(StatusCode::BAD_REQUEST),
+            detail,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_json_key_sent_twice_is_400_naming_it_at_any_depth() {
+    let emu = fast_emulator().await;
+    let wire = Wire::new(emu.credentials());
+    let creds = emu.credentials();
+    let register = format!(
+        r#"{{"user_pool_id": "{}", "owner_id": "{}", "username": "alice", "username": "admin",
+            "email": "a@example.com", "phone": "79111111111", "password": "test"}}"#,
+        creds.user_pool_id, creds.owner_id
+    );
+    let answer = wire
+        .send(Method::POST, "/api/v0/users/register", None, Some(register))
+        .await;
+    let detail = answer.assert_error(StatusCode::BAD_REQUEST);
+    assert!(
+        detail.starts_with("the request body is not valid JSON: duplicate key `username` at line"),
+        "{detail}"
+    );
+    assert!(emu.users(&creds.user_pool_id).unwrap().is_empty());
+
+    // Nested: a rule of a policy, in the admin API.
+    let policy = r#"{"name": "p", "rules": [{"effect": "allow", "effect": "deny",
+        "methods": ["GET"], "paths": ["/**"]}]}"#;
+    let answer = wire
+        .send(
+            Method::POST,
+            &format!("/api/v0/admin/pools/{}/policies", creds.user_pool_id),
+            None,
+            Some(policy.into()),
+        )
+        .await;
+    let detail = answer.assert_error(StatusCode::BAD_REQUEST);
+    assert!(detail.contains("duplicate key `effect`"), "{detail}");
+    assert!(emu.policies(&creds.user_pool_id).unwrap().is_empty());
+
+    // The body comes after the key: a wrong key is still 401.
+    let mut wrong_key = wire.clone();
+    wrong_key.creds.api_key = "stl_not-the-key".into();
+    wrong_key
+        .send(
+            Method::POST,
+            "/api/v0/users/login",
+            None,
+            Some(r#"{"username": "a", "username": "b"}"#.into()),
+        )
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

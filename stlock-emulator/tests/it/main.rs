@@ -4,7 +4,11 @@
 mod admin;
 #[cfg(unix)]
 mod binary;
+mod connections;
 mod grants;
 mod http;
+mod raw;
+mod scale;
 mod support;
+mod throttle;
 mod tokens;

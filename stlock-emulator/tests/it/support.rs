@@ -2,10 +2,15 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use stlock_emulator::{Credentials, Emulator, HashCost};
+use stlock_emulator::{Credentials, Emulator, EmulatorBuilder, HashCost};
 
 pub async fn fast_emulator() -> Emulator {
-    Emulator::builder()
+    fast_emulator_with(Emulator::builder()).await
+}
+
+/// `builder` with cheap hashing, started.
+pub async fn fast_emulator_with(builder: EmulatorBuilder) -> Emulator {
+    builder
         .hash_cost(HashCost::Fast)
         .start()
         .await
@@ -18,6 +23,7 @@ pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
     pub content_type: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Answer {
@@ -193,6 +199,7 @@ impl Wire {
 
 pub async fn read(response: reqwest::Response) -> Answer {
     let status = response.status();
+    let headers = response.headers().clone();
     let content_type = response
         .headers()
         .get("content-type")
@@ -208,6 +215,7 @@ pub async fn read(response: reqwest::Response) -> Answer {
         status,
         body,
         content_type,
+        headers,
     }
 }
 

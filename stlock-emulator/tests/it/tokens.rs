@@ -367,3 +367,30 @@ async fn token_endpoints_need_the_api_key_too() {
     // Neither attempt used the token up.
     wire.refresh(&refresh).await.assert_ok(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn head_on_refresh_is_405_and_uses_nothing_up() {
+    let emu = fast_emulator().await;
+    let (wire, _) = alice(&emu).await;
+    let (_, refresh) = wire.tokens("alice", "test").await;
+    let head = wire
+        .http
+        .head(wire.url("/api/v0/users/refresh"))
+        .header("x-api-key", emu.credentials().api_key.expose())
+        .header("authorization", format!("bearer {refresh}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(head.headers()["allow"], "GET");
+    // A HEAD answer has no body; the headers are those of the JSON one a GET would get.
+    assert_eq!(head.headers()["content-type"], "application/json");
+
+    // The token is still the session's newest: a GET rotates it, with no reuse detected.
+    let rotated = wire.refresh(&refresh).await;
+    let next = rotated.assert_ok(StatusCode::OK)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wire.refresh(&next).await.assert_ok(StatusCode::OK);
+}

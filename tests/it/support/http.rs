@@ -89,3 +89,37 @@ pub async fn fetch(url: &str, headers: &[(&str, &str)]) -> Answer {
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
+
+/// Sends `method target` with `Authorization: Bearer <token>` over a plain socket, byte for
+/// byte: an HTTP client library would normalise `..` and `%2e%2e` in the target before sending,
+/// which is exactly what these requests must not have done to them.
+pub async fn send_raw(base: &str, method: &str, target: &str, token: &str) -> (StatusCode, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let addr = base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.expect("send");
+    let mut response = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        socket.read_to_end(&mut response),
+    )
+    .await
+    .expect("the app answers and closes")
+    .expect("read");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok())
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}

@@ -4,6 +4,7 @@
 pub mod emulator;
 pub mod forge;
 pub mod http;
+pub mod logs;
 pub mod raw;
 
 use std::sync::Arc;

@@ -22,15 +22,36 @@ pub struct RawServer {
 }
 
 enum Behaviour {
-    Answer(&'static str),
+    Answer(String),
     Silent,
     EndlessBody,
+    Truncated,
+    Reset,
 }
 
 impl RawServer {
     /// Reads one request, answers `response` verbatim.
-    pub async fn answering(response: &'static str) -> Self {
-        Self::start(Behaviour::Answer(response)).await
+    pub async fn answering(response: impl Into<String>) -> Self {
+        Self::start(Behaviour::Answer(response.into())).await
+    }
+
+    /// Reads one request, answers `status` with this JSON body.
+    pub async fn json(status: &str, body: &str) -> Self {
+        Self::answering(format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+        .await
+    }
+
+    /// Announces a 100-byte JSON body, sends 10 bytes of it and hangs up.
+    pub async fn truncated() -> Self {
+        Self::start(Behaviour::Truncated).await
+    }
+
+    /// Reads one request and resets the connection without a word.
+    pub async fn reset() -> Self {
+        Self::start(Behaviour::Reset).await
     }
 
     /// Accepts and reads, but never answers.
@@ -52,6 +73,12 @@ impl RawServer {
         self.received.await.expect("the server saw a request")
     }
 
+    /// The request, if one has been read already. A client that has its answer was answered
+    /// after its request was read, so once a call returns this says whether it came here.
+    pub fn try_received(&mut self) -> Option<String> {
+        self.received.try_recv().ok()
+    }
+
     async fn start(behaviour: Behaviour) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -71,6 +98,17 @@ impl RawServer {
                     // Hold the connection open until the client gives up.
                     let mut sink = [0u8; 64];
                     let _ = socket.read(&mut sink).await;
+                }
+                Behaviour::Truncated => {
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n";
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(br#"{"allowed""#).await;
+                }
+                Behaviour::Reset => {
+                    // Linger zero: closing sends RST, not FIN. (Deprecated because a non-zero
+                    // linger blocks the thread on drop; a zero one never does.)
+                    #[allow(deprecated)]
+                    let _ = socket.set_linger(Some(std::time::Duration::ZERO));
                 }
                 Behaviour::EndlessBody => {
                     let _ = socket

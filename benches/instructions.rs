@@ -1,0 +1,56 @@
+//! The same work as the `decode` benchmark, a given number of times, for counting instructions
+//! with callgrind: unlike time on a shared machine, the count is the same on every run, so a
+//! change of a few percent shows. Not a criterion benchmark; it prints nothing.
+//!
+//! ```sh
+//! cargo bench --bench instructions --no-run
+//! bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
+//! for work in request decode layer; do for n in 1000 2000; do
+//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$work" "$n" 2>&1 | grep Collected
+//! done; done
+//! ```
+//!
+//! The difference between the two counts of one kind of work, divided by 1000, is its cost per
+//! call; start-up cancels out.
+
+#[path = "../tests/it/support/forge.rs"]
+mod forge;
+
+use std::convert::Infallible;
+use std::hint::black_box;
+
+use axum::body::Body;
+use forge::{access_token, call_ready, config_for};
+use http::{header, HeaderValue, Request, Response};
+use stlock::{Client, StlockLayer};
+use tower::Layer;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(work), Some(times)) = (args.next(), args.next()) else {
+        eprintln!("usage: instructions request|decode|layer TIMES");
+        std::process::exit(2);
+    };
+    let times: usize = times.parse().unwrap_or(0);
+    let client = Client::new(config_for("http://127.0.0.1:1")).expect("a client");
+    let token = access_token();
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).expect("ASCII");
+    let request = || {
+        let mut request = Request::new(Body::empty());
+        request
+            .headers_mut()
+            .insert(header::AUTHORIZATION, bearer.clone());
+        request
+    };
+    let mut layered = StlockLayer::from_client(client.clone()).layer(tower::service_fn(
+        |_: Request<Body>| async { Ok::<_, Infallible>(Response::new(Body::empty())) },
+    ));
+    for _ in 0..times {
+        match work.as_str() {
+            "request" => drop(black_box(request())),
+            "decode" => drop(black_box(client.decode(black_box(&token)))),
+            "layer" => drop(black_box(call_ready(&mut layered, request()))),
+            _ => {}
+        }
+    }
+}
