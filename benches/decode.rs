@@ -17,6 +17,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use forge::{access_token, call_ready as call, config_for, SECRET};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use jsonwebtoken::{DecodingKey, Validation};
+use stlock::refresh::AutoRefresh;
 use stlock::token::AUDIENCE;
 use stlock::{Claims, Client, StlockLayer, TokenDecoder};
 use tower::Layer;
@@ -75,6 +76,19 @@ fn layer(c: &mut Criterion) {
     });
     group.bench_function("StlockLayer, no token (401)", |b| {
         b.iter(|| call(&mut layered, black_box(request(None))))
+    });
+
+    // Auto-refresh on, the token not due: what every request but the rare refresh costs.
+    let mut refreshing = auth
+        .clone()
+        .auto_refresh(AutoRefresh::cookies())
+        .layer(handler());
+    assert_eq!(
+        call(&mut refreshing, request(Some(&bearer))).status(),
+        StatusCode::OK
+    );
+    group.bench_function("StlockLayer with auto-refresh, token not due", |b| {
+        b.iter(|| call(&mut refreshing, black_box(request(Some(&bearer)))))
     });
     group.finish();
 }

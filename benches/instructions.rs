@@ -5,7 +5,7 @@
 //! ```sh
 //! cargo bench --bench instructions --no-run
 //! bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
-//! for work in request decode layer; do for n in 1000 2000; do
+//! for work in request decode layer refresh; do for n in 1000 2000; do
 //!   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$work" "$n" 2>&1 | grep Collected
 //! done; done
 //! ```
@@ -22,13 +22,14 @@ use std::hint::black_box;
 use axum::body::Body;
 use forge::{access_token, call_ready, config_for};
 use http::{header, HeaderValue, Request, Response};
+use stlock::refresh::AutoRefresh;
 use stlock::{Client, StlockLayer};
 use tower::Layer;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(work), Some(times)) = (args.next(), args.next()) else {
-        eprintln!("usage: instructions request|decode|layer TIMES");
+        eprintln!("usage: instructions request|decode|layer|refresh TIMES");
         std::process::exit(2);
     };
     let times: usize = times.parse().unwrap_or(0);
@@ -42,14 +43,18 @@ fn main() {
             .insert(header::AUTHORIZATION, bearer.clone());
         request
     };
-    let mut layered = StlockLayer::from_client(client.clone()).layer(tower::service_fn(
-        |_: Request<Body>| async { Ok::<_, Infallible>(Response::new(Body::empty())) },
-    ));
+    let handler = tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let auth = StlockLayer::from_client(client.clone());
+    let mut layered = auth.layer(handler);
+    let mut refreshing = auth.auto_refresh(AutoRefresh::cookies()).layer(handler);
     for _ in 0..times {
         match work.as_str() {
             "request" => drop(black_box(request())),
             "decode" => drop(black_box(client.decode(black_box(&token)))),
             "layer" => drop(black_box(call_ready(&mut layered, request()))),
+            "refresh" => drop(black_box(call_ready(&mut refreshing, request()))),
             _ => {}
         }
     }

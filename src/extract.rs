@@ -41,13 +41,15 @@ use crate::{AuthError, Claims, TokenSource};
 ///
 /// Without the layer in front, the extractor answers 500 with a message naming the missing
 /// layer, rather than letting a request through unauthenticated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StlockUser {
     claims: Claims,
     /// The layer's sources and which of them held the token: a shared list and an index, so
     /// that telling inner layers where the token came from costs no allocation.
     sources: Arc<[TokenSource]>,
     found_in: usize,
+    /// The access token the layer got by refreshing, which the request itself does not carry.
+    renewed_token: Option<Arc<str>>,
 }
 
 /// Left in the extensions by an optional layer that let a request through without a token, so
@@ -65,7 +67,32 @@ impl StlockUser {
             claims,
             sources: Arc::clone(sources),
             found_in,
+            renewed_token: None,
         }
+    }
+
+    /// The user of `token`, which the layer got by refreshing, taken to live in
+    /// `sources[found_in]` from now on.
+    pub(crate) fn renewed(
+        claims: Claims,
+        sources: &Arc<[TokenSource]>,
+        found_in: usize,
+        token: &str,
+    ) -> Self {
+        Self {
+            renewed_token: Some(token.into()),
+            ..Self::new(claims, sources, found_in)
+        }
+    }
+
+    /// The access token the layer got by refreshing this request's, if it did.
+    pub(crate) fn renewed_token(&self) -> Option<&str> {
+        self.renewed_token.as_deref()
+    }
+
+    /// Whether the layer refreshed this request's token: the response carries a new pair.
+    pub fn was_refreshed(&self) -> bool {
+        self.renewed_token.is_some()
     }
 
     /// The user's id (the token's `sub`).
@@ -159,6 +186,16 @@ impl StlockUser {
         Self::require(request.extensions()).map_err(|error| {
             tonic::Status::new(tonic::Code::from_i32(error.grpc_code()), error.to_string())
         })
+    }
+}
+
+impl std::fmt::Debug for StlockUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StlockUser")
+            .field("claims", &self.claims)
+            .field("token_source", self.token_source())
+            .field("was_refreshed", &self.was_refreshed())
+            .finish()
     }
 }
 

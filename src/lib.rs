@@ -8,6 +8,7 @@ pub mod config;
 pub mod extract;
 pub mod grant;
 pub mod layer;
+pub mod refresh;
 pub mod rejection;
 mod secret;
 pub mod token;

@@ -69,6 +69,19 @@ pub enum AuthError {
     /// the error's source.
     #[error("the grant check is unavailable; try again later")]
     GrantUnavailable(#[source] Arc<Error>),
+    /// The refresh token was refused (by the service: expired, revoked or already used; or
+    /// locally: forged, expired, or another user's than the access token's). The session is
+    /// over; in cookie mode both cookies are cleared.
+    #[error("the session has ended: sign in again")]
+    SessionEnded {
+        /// Where the refresh token was found.
+        origin: TokenSource,
+    },
+    /// The access token was due for a refresh and the service could not be asked, so the request
+    /// is refused with 503 and `Retry-After` (the user stays signed in). The client reads a
+    /// fixed message; the cause is the error's source.
+    #[error("the session could not be renewed just now; try again shortly")]
+    RefreshUnavailable(#[source] Arc<dyn std::error::Error + Send + Sync>),
     /// A route needs `StlockLayer` in front of it and it is not there: a wiring mistake.
     #[error(
         "this route needs `StlockLayer` in front of it (add `.layer(StlockLayer::new(config)?)`)"
@@ -100,12 +113,15 @@ impl AuthError {
         match self {
             AuthError::MissingToken { .. }
             | AuthError::InvalidToken { .. }
-            | AuthError::RevokedToken { .. } => StatusCode::UNAUTHORIZED,
+            | AuthError::RevokedToken { .. }
+            | AuthError::SessionEnded { .. } => StatusCode::UNAUTHORIZED,
             AuthError::MalformedCredentials { .. } | AuthError::InvalidPath(_) => {
                 StatusCode::BAD_REQUEST
             }
             AuthError::GrantDenied { .. } => StatusCode::FORBIDDEN,
-            AuthError::GrantUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::GrantUnavailable(_) | AuthError::RefreshUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AuthError::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,10 +132,11 @@ impl AuthError {
         match self {
             AuthError::MissingToken { .. }
             | AuthError::InvalidToken { .. }
-            | AuthError::RevokedToken { .. } => 16,
+            | AuthError::RevokedToken { .. }
+            | AuthError::SessionEnded { .. } => 16,
             AuthError::MalformedCredentials { .. } | AuthError::InvalidPath(_) => 3,
             AuthError::GrantDenied { .. } => 7,
-            AuthError::GrantUnavailable(_) => 14,
+            AuthError::GrantUnavailable(_) | AuthError::RefreshUnavailable(_) => 14,
             AuthError::MissingLayer => 13,
         }
     }
@@ -143,6 +160,9 @@ impl AuthError {
             }
             AuthError::RevokedToken { origin } if origin.is_authorization_header() => {
                 ("invalid_token", &"the access token was revoked")
+            }
+            AuthError::SessionEnded { origin } if origin.is_authorization_header() => {
+                ("invalid_token", &"the session has ended")
             }
             AuthError::GrantDenied { origin } if origin.is_authorization_header() => (
                 "insufficient_scope",
@@ -282,11 +302,23 @@ pub(crate) fn reject<B: RejectionBody>(
         None => tracing::debug!(%error, status = %error.status(), "stlock rejected a request"),
     }
     if is_grpc(headers) {
-        grpc_status(error).map(B::from_body)
-    } else {
-        handler.respond(error).map(B::from_body)
+        return grpc_status(error).map(B::from_body);
     }
+    let mut response = handler.respond(error);
+    // The service is down, not the client's request wrong: say when to come back, whatever the
+    // handler answered.
+    if error.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    }
+    response.map(B::from_body)
 }
+
+/// What a 503 tells the client to wait: long enough for a service to come back from a blip,
+/// short enough not to strand a user.
+const RETRY_AFTER_SECONDS: &str = "5";
 
 /// A gRPC "trailers-only" response: HTTP 200 with the status in the headers and no body.
 fn grpc_status(error: &AuthError) -> Response {

@@ -195,13 +195,38 @@ impl TokenDecoder {
     /// extensions, type, owner and pool. Nothing from the token is returned unless every check
     /// passed.
     pub fn decode(&self, token: &str, expected: TokenType) -> Result<Claims, DecodeError> {
+        self.verify(token, expected, Some(unix_now()))
+    }
+
+    /// Every check of [`decode`](Self::decode) but expiry, which the caller judges from the
+    /// claims: for a token that is due for a refresh, whose claims must still be genuine.
+    pub(crate) fn decode_ignoring_expiry(
+        &self,
+        token: &str,
+        expected: TokenType,
+    ) -> Result<Claims, DecodeError> {
+        self.verify(token, expected, None)
+    }
+
+    /// The leeway allowed past `exp`, in seconds.
+    pub(crate) fn leeway(&self) -> u64 {
+        self.leeway
+    }
+
+    /// The checks, in their documented order; expiry against `now` unless it is `None`.
+    fn verify(
+        &self,
+        token: &str,
+        expected: TokenType,
+        now: Option<u64>,
+    ) -> Result<Claims, DecodeError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(DecodeError::Malformed);
         }
         let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|err| self.classify(token, err.kind()))?
             .claims;
-        if unix_now() >= claims.exp.saturating_add(self.leeway) {
+        if now.is_some_and(|now| now >= claims.exp.saturating_add(self.leeway)) {
             return Err(DecodeError::Expired);
         }
         if claims.aud != AUDIENCE {
@@ -269,7 +294,7 @@ impl TokenDecoder {
 
 /// Seconds since the Unix epoch (0 for a clock set before 1970, which then finds every token
 /// unexpired for as long as the leeway allows: only `exp` decides).
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())

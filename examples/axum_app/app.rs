@@ -3,14 +3,18 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /register` | `{"username", "email", "phone", "password"}` → 201 and the new user |
-//! | `POST /login` | `{"username", "password"}` → a token pair |
-//! | `POST /refresh` | `{"refresh_token"}` → a new pair (the old refresh token is spent) |
-//! | `POST /logout` | `{"refresh_token"}` → the refresh token is revoked |
-//! | `GET /user` | the verified claims of the `Authorization: Bearer` token (`StlockLayer`) |
+//! | `GET /` | a page to try the browser flow: sign in, then many calls of `/user` at once |
+//! | `POST /login` | `{"username", "password"}` → a token pair, as JSON and as two `HttpOnly` cookies |
+//! | `POST /refresh` | `{"refresh_token"}` → a new pair (the old refresh token is spent), JSON and cookies |
+//! | `POST /logout` | `{"refresh_token"}`, or no body and the refresh cookie → the session is revoked, the cookies cleared |
+//! | `GET /user` | the verified claims of the `Authorization: Bearer` token or of the access cookie (`StlockLayer`), refreshed on the fly when due |
 //! | `GET`, `DELETE /orders/{id}` | as `/user`, and the user's grant policies must allow the call (`GrantLayer`) |
 //!
-//! Unlike the Python original, `/user` reads the token from the `Authorization` header, never
-//! from the query string (which ends up in access logs), and verifies it before answering.
+//! Unlike the Python original, `/user` reads the token from the `Authorization` header or a
+//! cookie, never from the query string (which ends up in access logs), and verifies it before
+//! answering. The layer the example builds refreshes tokens in cookie mode: a browser whose
+//! access cookie expired gets a new pair in cookies with its next response, once however many of
+//! its requests race.
 //! Every error is JSON `{"detail": "..."}`: the service's own errors keep their status and
 //! detail, bad input is a 4xx, and nothing the client sends can cause a 500 or a panic.
 //!
@@ -18,14 +22,16 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use stlock::refresh::SessionCookies;
 use stlock::rejection::{DefaultRejection, RejectionHandler};
 use stlock::{Claims, Client, GrantLayer, Registration, StlockLayer, StlockUser, TokenPair, User};
 
@@ -67,6 +73,7 @@ impl<R: RejectionHandler> App<R> {
     pub fn router(self) -> Router {
         let state = AppState {
             client: self.auth.client().clone(),
+            auth: self.auth.clone(),
             on_register: self.on_register,
         };
         // The grant layer goes inside the token layer: it needs the verified user.
@@ -79,10 +86,11 @@ impl<R: RejectionHandler> App<R> {
             // `route_layer`: only these routes need a token; unknown paths still get a 404.
             .route_layer(self.auth);
         Router::new()
-            .route("/register", post(register))
-            .route("/login", post(login))
-            .route("/refresh", post(refresh))
-            .route("/logout", post(logout))
+            .route("/", get(page))
+            .route("/register", post(register::<R>))
+            .route("/login", post(login::<R>))
+            .route("/refresh", post(refresh::<R>))
+            .route("/logout", post(logout::<R>))
             .merge(protected)
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
@@ -91,8 +99,10 @@ impl<R: RejectionHandler> App<R> {
 }
 
 #[derive(Clone)]
-struct AppState {
+struct AppState<R> {
     client: Client,
+    /// The token layer, for the session cookies it reads and refreshes.
+    auth: StlockLayer<R>,
     on_register: Option<OnRegister>,
 }
 
@@ -116,8 +126,8 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-async fn register(
-    State(state): State<AppState>,
+async fn register<R>(
+    State(state): State<AppState<R>>,
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let registration = Registration::new(body.username, body.email, body.phone, body.password);
@@ -128,28 +138,55 @@ async fn register(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-async fn login(
-    State(state): State<AppState>,
+/// The pair as JSON, for API clients, and in cookies, for browsers.
+async fn login<R: RejectionHandler>(
+    State(state): State<AppState<R>>,
     JsonBody(body): JsonBody<LoginBody>,
-) -> Result<Json<TokenPair>, ApiError> {
-    Ok(Json(
-        state.client.login(&body.username, &body.password).await?,
-    ))
+) -> Result<(SessionCookies, Json<TokenPair>), ApiError> {
+    let pair = state.client.login(&body.username, &body.password).await?;
+    Ok((state.auth.session_cookies(&pair)?, Json(pair)))
 }
 
-async fn refresh(
-    State(state): State<AppState>,
+async fn refresh<R: RejectionHandler>(
+    State(state): State<AppState<R>>,
     JsonBody(body): JsonBody<RefreshBody>,
-) -> Result<Json<TokenPair>, ApiError> {
-    Ok(Json(state.client.refresh(&body.refresh_token).await?))
+) -> Result<(SessionCookies, Json<TokenPair>), ApiError> {
+    let pair = state.client.refresh(&body.refresh_token).await?;
+    Ok((state.auth.session_cookies(&pair)?, Json(pair)))
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody<RefreshBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    state.client.logout(&body.refresh_token).await?;
-    Ok(Json(serde_json::json!({ "logged_out": true })))
+/// Signs out the refresh token of the body (API clients), else of the refresh cookie (browsers,
+/// whose script cannot read an `HttpOnly` cookie), and clears the cookies either way.
+async fn logout<R: RejectionHandler>(
+    State(state): State<AppState<R>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(SessionCookies, Json<serde_json::Value>), ApiError> {
+    let refresh_token = if body.iter().all(u8::is_ascii_whitespace) {
+        state
+            .auth
+            .session_refresh_token(&headers)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "send {\"refresh_token\": …} or the refresh cookie",
+                )
+            })?
+    } else {
+        serde_json::from_slice::<RefreshBody>(&body)
+            .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string()))?
+            .refresh_token
+    };
+    state.client.logout(&refresh_token).await?;
+    let cleared = state.auth.cleared_session_cookies();
+    Ok((cleared, Json(serde_json::json!({ "logged_out": true }))))
+}
+
+/// A page for trying the browser flow: sign in, then call `/user` many times at once; the
+/// tokens never leave their `HttpOnly` cookies. The browser test drives it.
+async fn page() -> Html<&'static str> {
+    Html(include_str!("page.html"))
 }
 
 /// The Python `/user`: the token's claims, here verified by `StlockLayer` before we get them.
@@ -196,6 +233,18 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({ "detail": self.detail })),
         )
             .into_response()
+    }
+}
+
+impl From<stlock::DecodeError> for ApiError {
+    /// A pair from the service whose tokens do not verify: the service is not the one
+    /// configured.
+    fn from(error: stlock::DecodeError) -> Self {
+        eprintln!("axum_app: the service issued a token that does not verify: {error}");
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "the STLock service could not be used",
+        )
     }
 }
 

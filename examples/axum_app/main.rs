@@ -24,6 +24,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use stlock::refresh::AutoRefresh;
 use stlock::{Client, StlockLayer};
 use stlock_emulator::{Emulator, Limits, NewPolicy, Rule};
 use tokio::net::TcpListener;
@@ -53,7 +54,11 @@ async fn run() -> Result<(), Box<dyn Error>> {
         Some(emulator) => format!("in-process emulator at {}", emulator.endpoint()),
         None => format!("{} (from the STLOCK_* variables)", config.endpoint()),
     };
-    let auth = StlockLayer::from_client(Client::new(config)?);
+    // Header for API clients, cookies for browsers; a browser's expired access cookie is
+    // refreshed on the fly. `secure(false)`: this demo serves plain HTTP on your machine; an app
+    // served over HTTPS keeps the default, `Secure` cookies.
+    let auth = StlockLayer::from_client(Client::new(config)?)
+        .auto_refresh(AutoRefresh::cookies().secure(false));
 
     let mut app = App::new(auth);
     if let Some(emulator) = &emulator {
@@ -147,6 +152,14 @@ Try it from another terminal (Ctrl-C here stops the server):
   REFRESH=$(curl -s {base}/refresh {json} -d "{{\"refresh_token\":\"$REFRESH\"}}" | field refresh_token)
   curl -i {base}/logout {json} -d "{{\"refresh_token\":\"$REFRESH\"}}"
   curl -i {base}/refresh {json} -d "{{\"refresh_token\":\"$REFRESH\"}}"
+
+  # the browser flow, with curl's cookie jar: login sets two HttpOnly cookies, /user reads
+  # them (and would refresh an expired one), logout revokes the session and clears them
+  curl -s -c jar {base}/login {json} -d '{{"username":"alice","password":"change-me"}}' >/dev/null
+  curl -i -b jar {base}/user
+  curl -i -b jar -c jar -X POST {base}/logout
+
+Or open {base}/ in a browser, sign in as alice, and call /user 20 times at once.
 "#
     );
 }

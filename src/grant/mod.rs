@@ -224,11 +224,18 @@ where
             }
             None => {}
         }
-        // The outer layer verified a token from this very source; should a layer in between
-        // have taken it away, there is nothing to ask the service with.
-        let Found::Token(token) = origin.read(request.headers()) else {
-            let accepted = Arc::new([origin.clone()]);
-            return rejected(AuthError::MissingToken { accepted });
+        // The token the outer layer verified: the one it renewed the request's to, else the one in
+        // the source it read. Should a layer in between have taken that away, there is nothing
+        // to ask the service with.
+        let token = match user.renewed_token() {
+            Some(token) => token,
+            None => match origin.read(request.headers()) {
+                Found::Token(token) => token,
+                _ => {
+                    let accepted = Arc::new([origin.clone()]);
+                    return rejected(AuthError::MissingToken { accepted });
+                }
+            },
         };
         let check = {
             let (client, cache) = (layer.client.clone(), layer.cache.clone());

@@ -2,34 +2,51 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use http::Response;
+use http::{Request, Response};
 use pin_project_lite::pin_project;
+use tower_service::Service;
 
-use crate::rejection::{polled_after_completion, RejectionBody};
+use crate::refresh::flow::{Attach, Renewal};
+use crate::refresh::BoxFuture;
+use crate::rejection::{polled_after_completion, reject, RejectionBody, RejectionHandler};
 
 pin_project! {
-    /// Response future of [`StlockService`](super::StlockService): the inner service's future, or a rejection that is
-    /// ready at once.
-    pub struct ResponseFuture<F, B> {
+    /// Response future of [`StlockService`](super::StlockService): the inner service's future,
+    /// a rejection that is ready at once, or, for a token due for a refresh, the refresh and then
+    /// the inner service's future, whose response gets the new pair.
+    pub struct ResponseFuture<S, Req, B, R>
+    where
+        S: Service<Req>,
+    {
         #[pin]
-        state: State<F, B>,
+        state: State<S, Req, B, R>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, B> {
-        Inner { #[pin] future: F },
+    enum State<S, Req, B, R>
+    where
+        S: Service<Req>,
+    {
+        Calling { #[pin] future: S::Future, attach: Option<Attach> },
+        Renewing { renewal: BoxFuture<'static, Renewal>, pending: Option<(S, Req)>, rejection: R },
         Ready { response: Option<Response<B>> },
     }
 }
 
-impl<F, B> ResponseFuture<F, B> {
-    pub(crate) fn inner(future: F) -> Self {
+impl<S, ReqBody, B, R> ResponseFuture<S, Request<ReqBody>, B, R>
+where
+    S: Service<Request<ReqBody>>,
+{
+    pub(crate) fn calling(future: S::Future) -> Self {
         Self {
-            state: State::Inner { future },
+            state: State::Calling {
+                future,
+                attach: None,
+            },
         }
     }
 
@@ -40,26 +57,79 @@ impl<F, B> ResponseFuture<F, B> {
             },
         }
     }
-}
 
-impl<F, B, E> Future for ResponseFuture<F, B>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-    B: RejectionBody,
-{
-    type Output = Result<Response<B>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Inner { future } => future.poll(cx),
-            StateProj::Ready { response } => {
-                Poll::Ready(Ok(response.take().unwrap_or_else(polled_after_completion)))
-            }
+    pub(crate) fn renewing(
+        renewal: BoxFuture<'static, Renewal>,
+        service: S,
+        request: Request<ReqBody>,
+        rejection: R,
+    ) -> Self {
+        Self {
+            state: State::Renewing {
+                renewal,
+                pending: Some((service, request)),
+                rejection,
+            },
         }
     }
 }
 
-impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
+impl<S, ReqBody, B, R> Future for ResponseFuture<S, Request<ReqBody>, B, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+    R: RejectionHandler,
+    B: RejectionBody,
+{
+    type Output = Result<Response<B>, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let next = match self.as_mut().project().state.project() {
+                StateProj::Calling { future, attach } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    if let Some(attach) = attach.take() {
+                        attach.apply(response.headers_mut());
+                    }
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Renewing {
+                    renewal,
+                    pending,
+                    rejection,
+                } => {
+                    let renewal = ready!(renewal.as_mut().poll(cx));
+                    let Some((mut service, mut request)) = pending.take() else {
+                        return Poll::Ready(Ok(polled_after_completion()));
+                    };
+                    match renewal {
+                        Renewal::Admitted(user, attach) => {
+                            request.extensions_mut().insert(user);
+                            State::Calling {
+                                future: service.call(request),
+                                attach,
+                            }
+                        }
+                        Renewal::Refused(error, attach) => {
+                            let mut response = reject(rejection, &error, request.headers());
+                            if let Some(attach) = attach {
+                                attach.apply(response.headers_mut());
+                            }
+                            State::Ready {
+                                response: Some(response),
+                            }
+                        }
+                    }
+                }
+                StateProj::Ready { response } => {
+                    return Poll::Ready(Ok(response.take().unwrap_or_else(polled_after_completion)))
+                }
+            };
+            self.as_mut().project().state.set(next);
+        }
+    }
+}
+
+impl<S: Service<Req>, Req, B, R> std::fmt::Debug for ResponseFuture<S, Req, B, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }

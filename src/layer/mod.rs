@@ -12,8 +12,11 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::extract::Anonymous;
+use crate::refresh::flow::{Judged, Refresher};
+use crate::refresh::{AutoRefresh, CookieSettings, SessionCookies};
 use crate::rejection::{reject, DefaultRejection, RejectionBody, RejectionHandler};
-use crate::{AuthError, Client, Config, Error, StlockUser};
+use crate::token::unix_now;
+use crate::{AuthError, Client, Config, DecodeError, Error, StlockUser, TokenPair};
 use source::{find_token, Found};
 
 pub use future::ResponseFuture;
@@ -33,6 +36,10 @@ pub use source::TokenSource;
 /// - **Modes**: by default a request without a valid token is rejected; with
 ///   [`optional`](Self::optional) a request *without* a token goes on without a user, while a
 ///   request with an invalid one is still rejected.
+/// - **Auto-refresh** (opt-in): a due access token is renewed on the fly, once however many
+///   requests race; see [`auto_refresh`](Self::auto_refresh). The wrapped service must be
+///   `Clone` (axum's routes and tonic's services are): a request whose token is renewed calls it
+///   once the renewal is done.
 /// - **Rejections**: 401 with a JSON `{"detail": …}` body that names where a token was looked for
 ///   (and `WWW-Authenticate: Bearer …` when the `Authorization` header is one of the sources), or
 ///   the gRPC status `UNAUTHENTICATED` for gRPC requests; replace the HTTP response with
@@ -53,12 +60,13 @@ pub use source::TokenSource;
 ///     .route_layer(StlockLayer::new(config)?);
 /// # Ok(app) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StlockLayer<R = DefaultRejection> {
     client: Client,
     sources: Arc<[TokenSource]>,
     optional: bool,
     rejection: R,
+    refresh: Option<Arc<Refresher>>,
 }
 
 impl StlockLayer {
@@ -75,6 +83,7 @@ impl StlockLayer {
             sources: Arc::new([TokenSource::AuthorizationHeader]),
             optional: false,
             rejection: DefaultRejection,
+            refresh: None,
         }
     }
 }
@@ -111,7 +120,105 @@ impl<R: RejectionHandler> StlockLayer<R> {
         if !sources.is_empty() {
             self.sources = sources.into();
         }
+        let refresh = self
+            .refresh
+            .take()
+            .map(|refresher| refresher.config().clone());
+        self.with_refresh(refresh)
+    }
+
+    /// Refreshes due access tokens on the fly, in cookie or header mode: see [`AutoRefresh`].
+    ///
+    /// Cookie mode adds the access cookie to the token sources, and header mode the
+    /// `Authorization` header, when they are not there already; this holds whatever the order in
+    /// which `token_sources` and `auto_refresh` are called.
+    ///
+    /// The path of a request whose token is not due costs what it costs without auto-refresh:
+    /// one decode, no lock, no allocation beyond the claims.
+    ///
+    /// ```
+    /// use stlock::refresh::AutoRefresh;
+    /// use stlock::StlockLayer;
+    ///
+    /// # fn wire(auth: StlockLayer) {
+    /// let auth = auth.auto_refresh(AutoRefresh::cookies());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn auto_refresh(self, refresh: AutoRefresh) -> Self {
+        self.with_refresh(Some(refresh))
+    }
+
+    /// Sets up `refresh` against the current sources, adding the one its mode reads tokens from.
+    fn with_refresh(mut self, refresh: Option<AutoRefresh>) -> Self {
+        self.refresh = refresh.map(|config| {
+            let needed = if config.is_cookie_mode() {
+                TokenSource::cookie(config.cookies.access.as_str())
+            } else {
+                TokenSource::AuthorizationHeader
+            };
+            if !self.sources.contains(&needed) {
+                let mut sources = self.sources.to_vec();
+                sources.push(needed);
+                self.sources = sources.into();
+            }
+            Arc::new(Refresher::new(
+                config,
+                self.client.clone(),
+                Arc::clone(&self.sources),
+            ))
+        });
         self
+    }
+
+    /// The `Set-Cookie` headers that sign a browser in with `pair`, for the app's own login
+    /// handler: the cookie names and attributes of the layer's [`AutoRefresh`] (its defaults
+    /// when it has none), each cookie living as long as its token. Both tokens are verified
+    /// first, which also reads their expiry.
+    ///
+    /// ```
+    /// use axum::{extract::State, Json};
+    /// use stlock::refresh::SessionCookies;
+    /// use stlock::{StlockLayer, TokenPair};
+    ///
+    /// async fn login(State(auth): State<StlockLayer>) -> Result<(SessionCookies, Json<TokenPair>), String> {
+    ///     let pair = auth.client().login("alice", "s3cret").await.map_err(|e| e.to_string())?;
+    ///     let cookies = auth.session_cookies(&pair).map_err(|e| e.to_string())?;
+    ///     Ok((cookies, Json(pair)))
+    /// }
+    /// ```
+    pub fn session_cookies(&self, pair: &TokenPair) -> Result<SessionCookies, DecodeError> {
+        let decoder = self.client.decoder();
+        let access = decoder.decode_access(&pair.access_token)?;
+        let refresh = decoder.decode_refresh(&pair.refresh_token)?;
+        let now = unix_now();
+        Ok(self.cookie_settings().set(
+            (&pair.access_token, access.exp.saturating_sub(now)),
+            (&pair.refresh_token, refresh.exp.saturating_sub(now)),
+        ))
+    }
+
+    /// The refresh token of the session cookies in `headers` (the refresh cookie of the layer's
+    /// [`AutoRefresh`], or its default name), for an app's logout handler: a browser's script
+    /// cannot read an `HttpOnly` cookie to send it. `None` when there is none, or more than one.
+    pub fn session_refresh_token<'a>(&self, headers: &'a http::HeaderMap) -> Option<&'a str> {
+        match TokenSource::cookie(self.cookie_settings().refresh).read(headers) {
+            Found::Token(token) => Some(token),
+            _ => None,
+        }
+    }
+
+    /// The `Set-Cookie` headers that sign a browser out: both cookies emptied and expired, for
+    /// the app's own logout handler.
+    pub fn cleared_session_cookies(&self) -> SessionCookies {
+        self.cookie_settings().clear()
+    }
+
+    fn cookie_settings(&self) -> CookieSettings {
+        match &self.refresh {
+            Some(refresher) => refresher.config().cookies.clone(),
+            None => AutoRefresh::cookies().cookies,
+        }
     }
 
     /// Replaces the HTTP rejection response (gRPC requests keep their gRPC status).
@@ -138,6 +245,7 @@ impl<R: RejectionHandler> StlockLayer<R> {
             sources: self.sources,
             optional: self.optional,
             rejection: handler,
+            refresh: self.refresh,
         }
     }
 
@@ -152,24 +260,69 @@ impl<R: RejectionHandler> StlockLayer<R> {
         &self.sources
     }
 
-    fn authenticate(&self, headers: &http::HeaderMap) -> Result<Option<StlockUser>, AuthError> {
+    fn authenticate(&self, headers: &http::HeaderMap) -> Authenticated {
         match find_token(&self.sources, headers) {
-            (Found::Token(token), index) => match self.client.decode(token) {
-                Ok(claims) => Ok(Some(StlockUser::new(claims, &self.sources, index))),
-                Err(reason) => Err(AuthError::InvalidToken {
+            (Found::Token(token), index) => match &self.refresh {
+                Some(refresher) => refresher.judge(token, index, headers).into(),
+                None => match self.client.decode(token) {
+                    Ok(claims) => {
+                        Authenticated::User(StlockUser::new(claims, &self.sources, index))
+                    }
+                    Err(reason) => Authenticated::Refused(AuthError::InvalidToken {
+                        origin: self.sources[index].clone(),
+                        reason,
+                    }),
+                },
+            },
+            (Found::Absent, _) => {
+                if let Some(judged) = self.refresh.as_ref().and_then(|r| r.judge_absent(headers)) {
+                    return judged.into();
+                }
+                if self.optional {
+                    Authenticated::Anonymous
+                } else {
+                    Authenticated::Refused(AuthError::MissingToken {
+                        accepted: Arc::clone(&self.sources),
+                    })
+                }
+            }
+            (Found::Malformed(reason), index) => {
+                Authenticated::Refused(AuthError::MalformedCredentials {
                     origin: self.sources[index].clone(),
                     reason,
-                }),
-            },
-            (Found::Absent, _) if self.optional => Ok(None),
-            (Found::Absent, _) => Err(AuthError::MissingToken {
-                accepted: Arc::clone(&self.sources),
-            }),
-            (Found::Malformed(reason), index) => Err(AuthError::MalformedCredentials {
-                origin: self.sources[index].clone(),
-                reason,
-            }),
+                })
+            }
         }
+    }
+}
+
+/// What the layer makes of a request's credentials.
+enum Authenticated {
+    User(StlockUser),
+    Anonymous,
+    Due(crate::refresh::flow::Due),
+    Refused(AuthError),
+}
+
+impl From<Judged> for Authenticated {
+    fn from(judged: Judged) -> Self {
+        match judged {
+            Judged::User(user) => Authenticated::User(user),
+            Judged::Due(due) => Authenticated::Due(due),
+            Judged::Refused(error) => Authenticated::Refused(error),
+        }
+    }
+}
+
+impl<R: std::fmt::Debug> std::fmt::Debug for StlockLayer<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StlockLayer")
+            .field("client", &self.client)
+            .field("sources", &self.sources)
+            .field("optional", &self.optional)
+            .field("rejection", &self.rejection)
+            .field("auto_refresh", &self.refresh.as_ref().map(|r| r.config()))
+            .finish()
     }
 }
 
@@ -210,33 +363,57 @@ impl<S, R> StlockService<S, R> {
 
 impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for StlockService<S, R>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     R: RejectionHandler,
     ResBody: RejectionBody,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<S, Request<ReqBody>, ResBody, R>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        match self.layer.authenticate(request.headers()) {
-            Ok(Some(user)) => {
-                request.extensions_mut().insert(user);
-            }
-            Ok(None) => {
+        let user = match self.layer.authenticate(request.headers()) {
+            Authenticated::User(user) => user,
+            Authenticated::Anonymous => {
                 request.extensions_mut().insert(Anonymous {
                     accepted: Arc::clone(&self.layer.sources),
                 });
+                return ResponseFuture::calling(self.inner.call(request));
             }
-            Err(error) => {
+            Authenticated::Refused(error) => {
                 let response = reject(&self.layer.rejection, &error, request.headers());
                 return ResponseFuture::ready(response);
             }
-        }
-        ResponseFuture::inner(self.inner.call(request))
+            Authenticated::Due(due) => {
+                // `refresh` is set whenever a token can be due.
+                let Some(refresher) = self.layer.refresh.clone() else {
+                    let error = AuthError::InvalidToken {
+                        origin: TokenSource::AuthorizationHeader,
+                        reason: DecodeError::Expired,
+                    };
+                    return ResponseFuture::ready(reject(
+                        &self.layer.rejection,
+                        &error,
+                        request.headers(),
+                    ));
+                };
+                // Take the service that `poll_ready` readied; leave a fresh clone for the next call.
+                let ready = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, ready);
+                let renewal = Box::pin(refresher.renew(due));
+                return ResponseFuture::renewing(
+                    renewal,
+                    ready,
+                    request,
+                    self.layer.rejection.clone(),
+                );
+            }
+        };
+        request.extensions_mut().insert(user);
+        ResponseFuture::calling(self.inner.call(request))
     }
 }

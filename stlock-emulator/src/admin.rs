@@ -1,4 +1,4 @@
-//! Administration of a pool: policies, users, blocking. Each operation is written once, on
+//! Administration of a pool: policies, users, blocking, call counts. Each operation is written once, on
 //! `State`; the `Emulator` methods and the HTTP endpoints under `/api/v0/admin` both call it.
 
 use std::sync::{Arc, MutexGuard};
@@ -10,6 +10,7 @@ use axum::Router;
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
+use crate::counts::Counts;
 use crate::error::{AdminError, ApiError};
 use crate::extract::{Caller, FromObject, JsonBody};
 use crate::policy::{self, NewPolicy, Policy};
@@ -140,6 +141,15 @@ impl state::State {
         Ok(())
     }
 
+    pub(crate) fn counts(&self, pool_id: &str) -> Result<Counts, AdminError> {
+        Ok(self.pool(pool_id)?.shared.counters.snapshot())
+    }
+
+    pub(crate) fn reset_counts(&self, pool_id: &str) -> Result<(), AdminError> {
+        self.pool(pool_id)?.shared.counters.reset();
+        Ok(())
+    }
+
     pub(crate) fn stored_password_hash(
         &self,
         pool_id: &str,
@@ -180,6 +190,7 @@ pub(crate) fn admin_api() -> Router<Arc<App>> {
             &format!("{POOL}/users/{{user_id}}/unblock"),
             post(unblock_user),
         )
+        .route(&format!("{POOL}/counts"), get(counts).delete(reset_counts))
 }
 
 /// The state, locked, once the caller is known to own the pool: a pool of another owner is
@@ -295,4 +306,22 @@ async fn unblock_user(
     let user =
         owned_state(&app, &caller, &pool_id)?.set_status(&pool_id, &user_id, UserStatus::Active)?;
     Ok(json_response(StatusCode::OK, &user))
+}
+
+async fn counts(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(pool_id): Path<String>,
+) -> ApiResult {
+    let counts = owned_state(&app, &caller, &pool_id)?.counts(&pool_id)?;
+    Ok(json_response(StatusCode::OK, &counts))
+}
+
+async fn reset_counts(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(pool_id): Path<String>,
+) -> ApiResult {
+    owned_state(&app, &caller, &pool_id)?.reset_counts(&pool_id)?;
+    Ok(json_response(StatusCode::OK, &Counts::default()))
 }

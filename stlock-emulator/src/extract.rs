@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::serve::BodyTimeout;
 use crate::server::MAX_BODY_BYTES;
+use crate::state::PoolShared;
 use crate::{strict_json, tokens, App};
 use stlock::{Claims, TokenType};
 
@@ -65,17 +66,19 @@ fn sent_once(headers: &HeaderMap, name: &HeaderName, shown: &'static str) -> Res
     }
 }
 
-/// The verified claims of the access token in `Authorization`.
-pub(crate) struct AccessToken(pub(crate) Claims);
+/// The verified claims of the access token in `Authorization`, and its pool, whose counters
+/// the handler counts the call in.
+pub(crate) struct AccessToken(pub(crate) Claims, pub(crate) Arc<PoolShared>);
 
-/// The verified claims of the refresh token in `Authorization`.
-pub(crate) struct RefreshToken(pub(crate) Claims);
+/// The verified claims of the refresh token in `Authorization`, and its pool.
+pub(crate) struct RefreshToken(pub(crate) Claims, pub(crate) Arc<PoolShared>);
 
 impl FromRequestParts<Arc<App>> for AccessToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        authenticate(&parts.headers, app, TokenType::Access).map(AccessToken)
+        let (claims, pool) = authenticate(&parts.headers, app, TokenType::Access)?;
+        Ok(AccessToken(claims, pool))
     }
 }
 
@@ -83,21 +86,26 @@ impl FromRequestParts<Arc<App>> for RefreshToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        authenticate(&parts.headers, app, TokenType::Refresh).map(RefreshToken)
+        let (claims, pool) = authenticate(&parts.headers, app, TokenType::Refresh)?;
+        Ok(RefreshToken(claims, pool))
     }
 }
 
-fn authenticate(headers: &HeaderMap, app: &App, expected: TokenType) -> Result<Claims, ApiError> {
+fn authenticate(
+    headers: &HeaderMap,
+    app: &App,
+    expected: TokenType,
+) -> Result<(Claims, Arc<PoolShared>), ApiError> {
     let caller = Caller::from_headers(headers, app)?;
     let token = bearer_token(headers)?;
     let pool_id = tokens::claimed_pool(token).ok_or(ApiError::InvalidToken)?;
-    let key = app
+    let pool = app
         .lock()
-        .decoding_key(&pool_id)
+        .token_pool(&pool_id)
         .ok_or(ApiError::InvalidToken)?;
-    let claims = tokens::verify(token, &key, expected, app.clock.now())?;
+    let claims = tokens::verify(token, pool.keys.decoding(), expected, app.clock.now())?;
     caller.must_be(&claims.owner_sub)?;
-    Ok(claims)
+    Ok((claims, pool))
 }
 
 /// The token of `Authorization: <scheme> <token>`, the scheme being `bearer` in any case.

@@ -4,6 +4,7 @@
 
 mod admin;
 mod clock;
+mod counts;
 mod credentials;
 mod error;
 mod extract;
@@ -32,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use counts::Counts;
 pub use credentials::Credentials;
 pub use error::{AdminError, EmulatorError};
 pub use password::HashCost;
@@ -255,7 +257,7 @@ impl EmulatorBuilder {
 /// [`shutdown`](Self::shutdown) does the same and waits for it.
 ///
 /// Besides the HTTP API, the handle offers the admin operations (policies, blocking,
-/// deleting users) and a clock that tests can move forward.
+/// deleting users, [call counts](Self::counts)) and a clock that tests can move forward.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -417,6 +419,52 @@ impl Emulator {
     /// free again.
     pub fn delete_user(&self, user_pool_id: &str, user_id: &str) -> Result<(), AdminError> {
         self.app.lock().delete_user(user_pool_id, user_id)
+    }
+
+    /// How many calls of each kind of the user API reached the pool since it was created or
+    /// its counts were last [reset](Self::reset_counts)
+    /// (`GET /api/v0/admin/pools/{pool}/counts`). A call counts whatever its answer, once it
+    /// has passed the API key, its token and its body's shape; the README's "Counting calls"
+    /// section says exactly what counts.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use stlock::{Client, Registration};
+    /// use stlock_emulator::{Counts, Emulator, HashCost};
+    ///
+    /// let emulator = Emulator::builder().hash_cost(HashCost::Fast).start().await?;
+    /// let pool = &emulator.credentials().user_pool_id;
+    /// assert_eq!(emulator.counts(pool)?, Counts::default());
+    ///
+    /// let client = Client::new(emulator.config())?;
+    /// client.register(&Registration::new("bob", "bob@example.com", "79222222222", "pw")).await?;
+    /// assert!(client.login("bob", "wrong").await.is_err()); // 401, counted all the same
+    /// let counts = emulator.counts(pool)?;
+    /// assert_eq!((counts.registrations, counts.logins), (1, 1));
+    /// # Ok(()) }
+    /// ```
+    pub fn counts(&self, user_pool_id: &str) -> Result<Counts, AdminError> {
+        self.app.lock().counts(user_pool_id)
+    }
+
+    /// Sets every count of the pool back to zero
+    /// (`DELETE /api/v0/admin/pools/{pool}/counts`). A call answered while the counts are
+    /// being reset may be counted before or after the reset.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use stlock_emulator::Counts;
+    ///
+    /// let emulator = stlock_emulator::start().await?;
+    /// let pool = &emulator.credentials().user_pool_id;
+    /// emulator.reset_counts(pool)?;
+    /// assert_eq!(emulator.counts(pool)?, Counts::default());
+    /// # Ok(()) }
+    /// ```
+    pub fn reset_counts(&self, user_pool_id: &str) -> Result<(), AdminError> {
+        self.app.lock().reset_counts(user_pool_id)
     }
 
     /// The stored Argon2 hash (PHC string) of a user's password, for tests of the hashing

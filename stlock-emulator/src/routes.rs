@@ -4,6 +4,11 @@
 //! type and expiry (401), owner of key vs. token (403), body size, arrival and shape (413, 408,
 //! 400, 422), owner and pool of the body (403/404), then the operation itself (429 throttled,
 //! 401 revoked, 403 blocked, 409 taken, ...).
+//!
+//! Each handler counts its call in its pool's counters before answering anything of its own:
+//! a call counts once the extractors have passed it, whatever the handler then answers. Calls
+//! with a token count for the token's pool; `register` and `login` for the body's pool, once
+//! it is one of the caller's.
 
 use std::sync::Arc;
 
@@ -15,6 +20,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::counts::Op;
 use crate::error::ApiError;
 use crate::extract::{AccessToken, Caller, JsonBody, RefreshToken};
 use crate::fields::StringFields;
@@ -130,15 +136,18 @@ async fn register(
         email: &body.email,
         phone: &body.phone,
     };
-    validate::username(contact.username)?;
-    validate::email(contact.email)?;
-    validate::phone(contact.phone)?;
-    validate::password("password", &body.password)?;
-    caller.must_be(&body.owner_id)?;
-    // Refuse what is already taken before paying for a hash; `register` checks again.
-    app.lock()
-        .owned_pool(&caller.owner_id, &body.user_pool_id)?
-        .check_free(&contact, None)?;
+    {
+        let state = app.lock();
+        // Counted first; the pool's own answer (404) comes after the values and the owner.
+        let pool = state.counted_pool(&caller.owner_id, &body.user_pool_id, Op::Register);
+        validate::username(contact.username)?;
+        validate::email(contact.email)?;
+        validate::phone(contact.phone)?;
+        validate::password("password", &body.password)?;
+        caller.must_be(&body.owner_id)?;
+        // Refuse what is already taken before paying for a hash; `register` checks again.
+        pool?.check_free(&contact, None)?;
+    }
     let hash = app.hasher.hash(body.password).await?;
     let user = app
         .lock()
@@ -152,10 +161,12 @@ async fn login(
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
     let pool_id = body.user_pool_id.as_str();
-    caller.must_be(&body.owner_id)?;
     let candidate = {
         let state = app.lock();
-        state.owned_pool(&caller.owner_id, pool_id)?;
+        // Counted first; a foreign owner (403) is still reported before the pool (404).
+        let pool = state.counted_pool(&caller.owner_id, pool_id, Op::Login);
+        caller.must_be(&body.owner_id)?;
+        pool?;
         state.login_candidate(pool_id, &body.username)
     };
     // Counted (or refused) before the hash, for known and unknown usernames alike, so that
@@ -176,8 +187,9 @@ async fn login(
 
 async fn refresh(
     State(app): State<Arc<App>>,
-    RefreshToken(claims): RefreshToken,
+    RefreshToken(claims, pool): RefreshToken,
 ) -> Result<Response, ApiError> {
+    pool.counters.count(Op::Refresh);
     let pair = app.lock().refresh(&claims, app.clock.now())?;
     Ok(json_response(StatusCode::OK, &pair))
 }
@@ -189,8 +201,9 @@ async fn only_get() -> ApiError {
 
 async fn logout(
     State(app): State<Arc<App>>,
-    RefreshToken(claims): RefreshToken,
+    RefreshToken(claims, pool): RefreshToken,
 ) -> Result<Response, ApiError> {
+    pool.counters.count(Op::Logout);
     app.lock().logout(&claims)?;
     Ok(json_response(
         StatusCode::OK,
@@ -200,9 +213,10 @@ async fn logout(
 
 async fn grant(
     State(app): State<Arc<App>>,
-    AccessToken(claims): AccessToken,
+    AccessToken(claims, pool): AccessToken,
     JsonBody(body): JsonBody<GrantBody>,
 ) -> Result<Response, ApiError> {
+    pool.counters.count(Op::Grant);
     let call = Call::parse(&body.method, &body.path).map_err(ApiError::Invalid)?;
     let allowed = app.lock().grant(&claims, &call)?;
     let decision = GrantDecision {
@@ -216,9 +230,10 @@ async fn grant(
 
 async fn update_username(
     State(app): State<Arc<App>>,
-    AccessToken(claims): AccessToken,
+    AccessToken(claims, pool): AccessToken,
     JsonBody(body): JsonBody<UsernameBody>,
 ) -> Result<Response, ApiError> {
+    pool.counters.count(Op::Username);
     update_profile(
         &app,
         &claims,
@@ -230,9 +245,10 @@ async fn update_username(
 
 async fn update_email(
     State(app): State<Arc<App>>,
-    AccessToken(claims): AccessToken,
+    AccessToken(claims, pool): AccessToken,
     JsonBody(body): JsonBody<EmailBody>,
 ) -> Result<Response, ApiError> {
+    pool.counters.count(Op::Email);
     update_profile(
         &app,
         &claims,
@@ -259,9 +275,10 @@ fn update_profile(
 
 async fn update_password(
     State(app): State<Arc<App>>,
-    AccessToken(claims): AccessToken,
+    AccessToken(claims, pool): AccessToken,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<Response, ApiError> {
+    pool.counters.count(Op::Password);
     validate::password("new_password", &body.new_password)?;
     let current_hash = app.lock().password_hash(&claims)?;
     let matches = app

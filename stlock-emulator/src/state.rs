@@ -5,10 +5,11 @@
 //! between two lock sections, and the second section re-checks what the first one saw.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use jsonwebtoken::DecodingKey;
 use subtle::ConstantTimeEq;
 
+use crate::counts::{Counters, Op};
 use crate::error::{AdminError, ApiError, Taken};
 use crate::policy::{self, Call, CompiledRule, Policy};
 use crate::sessions::Sessions;
@@ -38,12 +39,19 @@ struct Owner {
 
 pub(crate) struct Pool {
     pub(crate) owner_id: String,
-    keys: PoolKeys,
+    pub(crate) shared: Arc<PoolShared>,
     pub(crate) users: HashMap<String, UserRecord>,
     by_username: HashMap<String, String>,
     by_email: HashMap<String, String>,
     by_phone: HashMap<String, String>,
     pub(crate) policies: Vec<StoredPolicy>,
+}
+
+/// What requests take out of the lock: the pool's keys, to verify a token with (no copy of
+/// the key is made), and the counters its calls are counted in.
+pub(crate) struct PoolShared {
+    pub(crate) keys: PoolKeys,
+    pub(crate) counters: Counters,
 }
 
 pub(crate) struct UserRecord {
@@ -96,7 +104,10 @@ impl State {
             id.clone(),
             Pool {
                 owner_id: owner_id.to_owned(),
-                keys: PoolKeys::new(&secret),
+                shared: Arc::new(PoolShared {
+                    keys: PoolKeys::new(&secret),
+                    counters: Counters::default(),
+                }),
                 users: HashMap::new(),
                 by_username: HashMap::new(),
                 by_email: HashMap::new(),
@@ -128,11 +139,22 @@ impl State {
             .ok_or(AdminError::UnknownPool)
     }
 
-    /// The key that verifies tokens of the pool a token claims to come from.
-    pub(crate) fn decoding_key(&self, pool_id: &str) -> Option<DecodingKey> {
-        self.pools
-            .get(pool_id)
-            .map(|pool| pool.keys.decoding().clone())
+    /// [`Self::owned_pool`], counting `op` for the pool when it is one: a call that names a
+    /// pool in its body counts for it, whatever its answer, once the pool is the caller's.
+    pub(crate) fn counted_pool(
+        &self,
+        owner_id: &str,
+        pool_id: &str,
+        op: Op,
+    ) -> Result<&Pool, AdminError> {
+        let pool = self.owned_pool(owner_id, pool_id)?;
+        pool.shared.counters.count(op);
+        Ok(pool)
+    }
+
+    /// The keys and counters of the pool a token claims to come from.
+    pub(crate) fn token_pool(&self, pool_id: &str) -> Option<Arc<PoolShared>> {
+        self.pools.get(pool_id).map(|pool| Arc::clone(&pool.shared))
     }
 
     // ---- registration and profile --------------------------------------------------------
@@ -327,7 +349,7 @@ impl State {
         user: &User,
         now: u64,
     ) -> Result<TokenPair, ApiError> {
-        let keys = &self.pool(&user.user_pool_id)?.keys;
+        let keys = &self.pool(&user.user_pool_id)?.shared.keys;
         let (access, access_token) = keys.issue(TokenType::Access, user, now, self.ttl.access)?;
         let (refresh, refresh_token) =
             keys.issue(TokenType::Refresh, user, now, self.ttl.refresh)?;

@@ -48,7 +48,8 @@ fn allocations<T>(work: impl FnOnce() -> T) -> (T, usize) {
 
 /// A handler that only checks it was given the user.
 fn handler(
-) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Unpin> {
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Unpin> + Clone
+{
     tower::service_fn(|request: Request<Body>| {
         let status = match request.extensions().get::<StlockUser>() {
             Some(_) => StatusCode::OK,

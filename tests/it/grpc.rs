@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use serde_json::json;
+use stlock::refresh::{AutoRefresh, ACCESS_TOKEN_HEADER, REFRESH_TOKEN_HEADER};
 use stlock::{AuthError, Client, Config, StlockLayer, TokenPair, User};
 use stlock_emulator::{Emulator, Rule};
 use tokio::net::TcpListener;
@@ -29,11 +30,16 @@ struct Fixture {
 impl Fixture {
     /// The example's server (token and grant layers) on the emulator.
     async fn new() -> Self {
+        Self::with(|auth| auth).await
+    }
+
+    /// The example's server, its token layer configured by `configure`.
+    async fn with(configure: impl FnOnce(StlockLayer) -> StlockLayer) -> Self {
         let emu = emulator().await;
         let client = Client::new(emu.config()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let auth = StlockLayer::from_client(client.clone());
+        let auth = configure(StlockLayer::from_client(client.clone()));
         tokio::spawn(crate::service::serve(
             listener,
             auth,
@@ -287,4 +293,52 @@ async fn from_grpc_without_the_layer_is_internal() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Internal, "{status:?}");
     assert!(status.message().contains("StlockLayer"), "{status:?}");
+}
+
+#[tokio::test]
+async fn header_mode_refreshes_an_expired_token_for_a_grpc_client() {
+    let fx = Fixture::with(|auth| auth.auto_refresh(AutoRefresh::headers())).await;
+    let (user, tokens) = fx.caller("alice").await;
+    let mut claims = access_claims(fx.emu.credentials(), &user.id);
+    claims["exp"] = (now() - 60).into();
+    let expired = sign(
+        &claims,
+        fx.emu.credentials().jwt_secret.expose(),
+        Algorithm::HS256,
+    );
+
+    let mut request = Request::new(WhoAmIRequest {});
+    let metadata = request.metadata_mut();
+    metadata.insert(
+        "authorization",
+        format!("Bearer {expired}").parse().unwrap(),
+    );
+    metadata.insert("x-refresh-token", tokens.refresh_token.parse().unwrap());
+    let reply = fx.greeter.clone().who_am_i(request).await.unwrap();
+    let metadata = |name| {
+        reply
+            .metadata()
+            .get(name)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (access, refresh) = (
+        metadata(ACCESS_TOKEN_HEADER),
+        metadata(REFRESH_TOKEN_HEADER),
+    );
+    assert_eq!(fx.client.decode(&access).unwrap().sub, user.id);
+    let decoder = fx.client.decoder();
+    assert_eq!(decoder.decode_refresh(&refresh).unwrap().sub, user.id);
+    assert_eq!(reply.into_inner().user_id, user.id);
+    // The grant layer checked with the new token, and the old refresh token is spent.
+    assert!(fx.client.refresh(&tokens.refresh_token).await.is_err());
+
+    // Without the refresh token, the expired token is UNAUTHENTICATED.
+    let status = fx
+        .who_am_i(Some(&format!("Bearer {expired}")))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
 }

@@ -16,6 +16,7 @@ mod service;
 
 mod adversarial;
 mod allocations;
+mod browser;
 mod client;
 mod grant;
 mod grant_paths;
@@ -24,3 +25,4 @@ mod layer;
 mod leaks;
 mod logging;
 mod misbehaving;
+mod refresh;

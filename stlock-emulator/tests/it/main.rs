@@ -5,6 +5,7 @@ mod admin;
 #[cfg(unix)]
 mod binary;
 mod connections;
+mod counts;
 mod grants;
 mod http;
 mod raw;

@@ -82,10 +82,34 @@ impl Wire {
         authorization: Option<&str>,
         body: Option<String>,
     ) -> Answer {
-        let mut request = self
-            .http
-            .request(method, self.url(path))
-            .header("x-api-key", self.creds.api_key.expose());
+        let key = Some(self.creds.api_key.expose());
+        self.send_with_key(key, method, path, authorization, body)
+            .await
+    }
+
+    /// A call with no `x-api-key` at all (and no body).
+    pub async fn send_without_key(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> Answer {
+        self.send_with_key(None, method, path, authorization, None)
+            .await
+    }
+
+    async fn send_with_key(
+        &self,
+        api_key: Option<&str>,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<String>,
+    ) -> Answer {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(key) = api_key {
+            request = request.header("x-api-key", key);
+        }
         if let Some(value) = authorization {
             request = request.header("authorization", value);
         }

@@ -1,6 +1,7 @@
 //! Test fixtures: a fixed pool's configuration, hand-made tokens, the emulator with users and
-//! policies, apps served on loopback, and raw servers that misbehave.
+//! policies, apps served on loopback, raw servers that misbehave, and a headless browser.
 
+pub mod browser;
 pub mod emulator;
 pub mod forge;
 pub mod http;

@@ -1,0 +1,281 @@
+//! [`AutoRefresh`]: [`StlockLayer`](crate::StlockLayer) exchanging a due access token for a new
+//! pair on the fly, one exchange per refresh token however many requests race, for browsers
+//! (cookies) and API and gRPC clients (headers).
+//!
+//! STLock's access tokens live 600 s and its refresh tokens rotate on every use: presenting a
+//! used one again is taken for theft and ends the whole session. A browser that fires several
+//! requests with the same expired token would make each of them refresh, and all but the first
+//! would present a dead refresh token and sign the user out. With auto-refresh on, the layer
+//! refreshes once through a [`RefreshStore`] that hands that one outcome to every request
+//! presenting the same refresh token, and remembers it for a grace window.
+//!
+//! ```
+//! use std::time::Duration;
+//! use stlock::refresh::{AutoRefresh, SameSite};
+//! use stlock::StlockLayer;
+//!
+//! # fn wire(auth: StlockLayer) -> Result<(), stlock::refresh::InvalidSetting> {
+//! // Browsers: tokens in `HttpOnly` cookies, refreshed when expired or in their last 20%.
+//! let browser = auth.clone().auto_refresh(
+//!     AutoRefresh::cookies()
+//!         .cookie_names("session", "session_refresh")?
+//!         .same_site(SameSite::Strict)
+//!         .refresh_early(0.2)?
+//!         .grace(Duration::from_secs(10)),
+//! );
+//! // API and gRPC clients: `x-refresh-token` in, `x-access-token` and `x-refresh-token` out.
+//! let api = auth.auto_refresh(AutoRefresh::headers());
+//! # drop((browser, api)); Ok(()) }
+//! ```
+
+mod cookies;
+pub(crate) mod flow;
+mod store;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+
+pub use cookie::SameSite;
+pub use cookies::SessionCookies;
+pub use store::{BoxFuture, InProcessStore, RefreshOutcome, RefreshStore, DEFAULT_STORE_CAPACITY};
+
+pub(crate) use cookies::CookieSettings;
+
+/// How long an outcome is remembered by default: a request still carrying the old refresh token
+/// this long after the refresh gets the same new pair.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+/// The access token's cookie by default.
+pub const DEFAULT_ACCESS_COOKIE: &str = "stlock_access";
+/// The refresh token's cookie by default.
+pub const DEFAULT_REFRESH_COOKIE: &str = "stlock_refresh";
+/// The request header that carries the refresh token in header mode by default.
+pub const DEFAULT_REFRESH_HEADER: &str = "x-refresh-token";
+/// The response header that carries the new access token in header mode.
+pub const ACCESS_TOKEN_HEADER: &str = "x-access-token";
+/// The response header that carries the new refresh token in header mode.
+pub const REFRESH_TOKEN_HEADER: &str = "x-refresh-token";
+
+/// A setting of [`AutoRefresh`] that cannot be used, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid auto-refresh setting `{setting}`: {reason}")]
+pub struct InvalidSetting {
+    setting: &'static str,
+    reason: &'static str,
+}
+
+/// Auto-refresh for [`StlockLayer::auto_refresh`](crate::StlockLayer::auto_refresh).
+///
+/// - **When**: a token whose signature, type, owner and pool hold but whose `exp` has passed is
+///   due, even while the leeway would still accept it (the leeway is for clock skew, not for
+///   putting a refresh off); with [`refresh_early`](Self::refresh_early), also when less than
+///   that share of its lifetime remains. In cookie mode a request with the refresh cookie and no
+///   access cookie (the browser dropped it at its `Max-Age`) is due too.
+/// - **What**: the layer verifies the refresh token locally, exchanges it through the client
+///   (once, whatever the race: see [`RefreshStore`]), verifies the new access token, runs the
+///   handler with the new user, and attaches the new pair to the response.
+/// - **When it fails**: a refresh token the service refuses (expired, revoked, reused) is 401,
+///   and in cookie mode both cookies are cleared. A service that cannot be reached lets the
+///   request through on the old token while the leeway still accepts it, else answers 503 with
+///   `Retry-After`, never signing the user out for it. No request refreshes twice or waits longer
+///   than the client's timeout.
+///
+/// Cookie mode reads the access token from its cookie (added to the layer's token sources) and
+/// the refresh token from the other; the new pair goes out as two `Set-Cookie` headers. Header
+/// mode reads the access token from `Authorization: Bearer` and the refresh token from
+/// `x-refresh-token`; the new pair goes out as [`ACCESS_TOKEN_HEADER`] and
+/// [`REFRESH_TOKEN_HEADER`]. Either way the response also gets `Cache-Control: no-store`.
+#[derive(Clone)]
+pub struct AutoRefresh {
+    pub(crate) mode: Mode,
+    pub(crate) cookies: CookieSettings,
+    pub(crate) grace: Duration,
+    pub(crate) early: Option<f64>,
+    pub(crate) store: Arc<dyn RefreshStore>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Mode {
+    Cookies,
+    Headers { refresh: HeaderName },
+}
+
+impl AutoRefresh {
+    /// Cookie mode, for browsers: the tokens in [`DEFAULT_ACCESS_COOKIE`] and
+    /// [`DEFAULT_REFRESH_COOKIE`], `HttpOnly`, `Secure`, `SameSite=Lax`, `Path=/`.
+    pub fn cookies() -> Self {
+        Self::new(Mode::Cookies)
+    }
+
+    /// Header mode, for API and gRPC clients: the refresh token in [`DEFAULT_REFRESH_HEADER`],
+    /// the new pair in [`ACCESS_TOKEN_HEADER`] and [`REFRESH_TOKEN_HEADER`].
+    pub fn headers() -> Self {
+        Self::new(Mode::Headers {
+            refresh: HeaderName::from_static(DEFAULT_REFRESH_HEADER),
+        })
+    }
+
+    fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            cookies: CookieSettings::new(DEFAULT_ACCESS_COOKIE, DEFAULT_REFRESH_COOKIE),
+            grace: DEFAULT_GRACE,
+            early: None,
+            store: Arc::new(InProcessStore::new()),
+        }
+    }
+
+    /// The names of the access and refresh cookies (also used by
+    /// [`StlockLayer::session_cookies`](crate::StlockLayer::session_cookies) in header mode).
+    pub fn cookie_names(mut self, access: &str, refresh: &str) -> Result<Self, InvalidSetting> {
+        for name in [access, refresh] {
+            if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
+                return Err(InvalidSetting {
+                    setting: "cookie_names",
+                    reason: "a cookie name is one or more ASCII letters, digits or !#$%&'*+-.^_`|~",
+                });
+            }
+        }
+        if access == refresh {
+            return Err(InvalidSetting {
+                setting: "cookie_names",
+                reason: "the two cookies need different names",
+            });
+        }
+        self.cookies.access = access.to_owned();
+        self.cookies.refresh = refresh.to_owned();
+        Ok(self)
+    }
+
+    /// The cookies' `Path` (default `/`).
+    pub fn cookie_path(mut self, path: &str) -> Result<Self, InvalidSetting> {
+        if !path.starts_with('/') || !path.bytes().all(is_attribute_byte) {
+            return Err(InvalidSetting {
+                setting: "cookie_path",
+                reason: "a path starts with `/` and holds visible ASCII other than `;`",
+            });
+        }
+        self.cookies.path = path.to_owned();
+        Ok(self)
+    }
+
+    /// The cookies' `Domain` (default none: the host that set them, and no other).
+    pub fn cookie_domain(mut self, domain: &str) -> Result<Self, InvalidSetting> {
+        if domain.is_empty() || !domain.bytes().all(is_attribute_byte) {
+            return Err(InvalidSetting {
+                setting: "cookie_domain",
+                reason: "a domain is visible ASCII other than `;`",
+            });
+        }
+        self.cookies.domain = Some(domain.to_owned());
+        Ok(self)
+    }
+
+    /// Whether the cookies are `Secure` (default `true`: sent over HTTPS only). Turn it off only
+    /// for plain HTTP on your own machine; `SameSite=None` is always `Secure`.
+    #[must_use]
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.cookies.secure = secure;
+        self
+    }
+
+    /// The cookies' `SameSite` (default `Lax`). See "Cookies and CSRF" in SECURITY.md.
+    #[must_use]
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.cookies.same_site = same_site;
+        self
+    }
+
+    /// The request header that carries the refresh token in header mode.
+    #[must_use]
+    pub fn refresh_header(mut self, name: HeaderName) -> Self {
+        if let Mode::Headers { refresh } = &mut self.mode {
+            *refresh = name;
+        }
+        self
+    }
+
+    /// How long an outcome is remembered ([`DEFAULT_GRACE`]).
+    #[must_use]
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Also refreshes a token that has not expired yet, once less than `share` (between 0 and
+    /// 1) of its lifetime remains; the request goes on with it should the refresh fail.
+    pub fn refresh_early(mut self, share: f64) -> Result<Self, InvalidSetting> {
+        if !(share > 0.0 && share < 1.0) {
+            return Err(InvalidSetting {
+                setting: "refresh_early",
+                reason: "the share of the lifetime is between 0 and 1",
+            });
+        }
+        self.early = Some(share);
+        Ok(self)
+    }
+
+    /// Coordinates refreshes through `store` instead of this process's [`InProcessStore`]: a
+    /// store shared by every replica of the app.
+    #[must_use]
+    pub fn store(mut self, store: impl RefreshStore) -> Self {
+        self.store = Arc::new(store);
+        self
+    }
+
+    pub(crate) fn is_cookie_mode(&self) -> bool {
+        matches!(self.mode, Mode::Cookies)
+    }
+}
+
+impl Default for AutoRefresh {
+    /// Cookie mode with its defaults.
+    fn default() -> Self {
+        Self::cookies()
+    }
+}
+
+impl fmt::Debug for AutoRefresh {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AutoRefresh")
+            .field("mode", &self.mode)
+            .field("cookies", &self.cookies)
+            .field("grace", &self.grace)
+            .field("early", &self.early)
+            .finish_non_exhaustive()
+    }
+}
+
+/// RFC 6265's `token`: visible ASCII but separators.
+fn is_cookie_name_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// What an attribute value may hold: visible ASCII but `;`.
+fn is_attribute_byte(byte: u8) -> bool {
+    byte.is_ascii_graphic() && byte != b';'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_that_would_make_a_broken_cookie_are_refused() {
+        assert!(AutoRefresh::cookies().cookie_names("a b", "r").is_err());
+        assert!(AutoRefresh::cookies().cookie_names("a", "a").is_err());
+        assert!(AutoRefresh::cookies().cookie_names("", "r").is_err());
+        assert!(AutoRefresh::cookies().cookie_path("app").is_err());
+        assert!(AutoRefresh::cookies().cookie_path("/a;b").is_err());
+        assert!(AutoRefresh::cookies().cookie_domain("a b").is_err());
+        for share in [0.0, 1.0, -0.5, f64::NAN, 2.0] {
+            assert!(
+                AutoRefresh::cookies().refresh_early(share).is_err(),
+                "{share}"
+            );
+        }
+        assert!(AutoRefresh::cookies().cookie_names("s", "r").is_ok());
+    }
+}
