@@ -1,11 +1,12 @@
-//! The same work as the `decode` benchmark, a given number of times, for counting instructions
-//! with callgrind: unlike time on a shared machine, the count is the same on every run, so a
-//! change of a few percent shows. Not a criterion benchmark; it prints nothing.
+//! The work of a request through `StlockLayer`, and of its parts, a given number of times, for
+//! counting instructions with callgrind: unlike time on a shared machine, the count is the same
+//! on every run, so a change of a few percent shows. Not a criterion benchmark (those are in
+//! `perf/`); it prints nothing.
 //!
 //! ```sh
 //! cargo bench --bench instructions --no-run
 //! bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
-//! for work in request decode layer refresh; do for n in 1000 2000; do
+//! for work in bare request decode layer refresh cached missing garbage; do for n in 1000 2000; do
 //!   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$work" "$n" 2>&1 | grep Collected
 //! done; done
 //! ```
@@ -29,32 +30,50 @@ use tower::Layer;
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(work), Some(times)) = (args.next(), args.next()) else {
-        eprintln!("usage: instructions request|decode|layer|refresh TIMES");
+        eprintln!(
+            "usage: instructions bare|request|decode|layer|refresh|cached|missing|garbage TIMES"
+        );
         std::process::exit(2);
     };
     let times: usize = times.parse().unwrap_or(0);
     let client = Client::new(config_for("http://127.0.0.1:1")).expect("a client");
     let token = access_token();
     let bearer = HeaderValue::from_str(&format!("Bearer {token}")).expect("ASCII");
-    let request = || {
+    let request_with = |authorization: Option<&HeaderValue>| {
         let mut request = Request::new(Body::empty());
-        request
-            .headers_mut()
-            .insert(header::AUTHORIZATION, bearer.clone());
+        if let Some(value) = authorization {
+            request
+                .headers_mut()
+                .insert(header::AUTHORIZATION, value.clone());
+        }
         request
     };
+    let request = || request_with(Some(&bearer));
+    let garbage = HeaderValue::from_static("Bearer not-a-jwt");
     let handler = tower::service_fn(|_: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(Body::empty()))
     });
     let auth = StlockLayer::from_client(client.clone());
-    let mut layered = auth.layer(handler);
-    let mut refreshing = auth.auto_refresh(AutoRefresh::cookies()).layer(handler);
+    let mut bare = handler;
+    let mut layered = auth.clone().token_cache(0).layer(handler);
+    let mut cached = auth.layer(handler);
+    let mut refreshing = auth
+        .auto_refresh(AutoRefresh::cookies())
+        .token_cache(0)
+        .layer(handler);
     for _ in 0..times {
         match work.as_str() {
             "request" => drop(black_box(request())),
             "decode" => drop(black_box(client.decode(black_box(&token)))),
             "layer" => drop(black_box(call_ready(&mut layered, request()))),
             "refresh" => drop(black_box(call_ready(&mut refreshing, request()))),
+            "cached" => drop(black_box(call_ready(&mut cached, request()))),
+            "bare" => drop(black_box(call_ready(&mut bare, request()))),
+            "missing" => drop(black_box(call_ready(&mut cached, request_with(None)))),
+            "garbage" => drop(black_box(call_ready(
+                &mut cached,
+                request_with(Some(&garbage)),
+            ))),
             _ => {}
         }
     }

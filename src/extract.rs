@@ -8,7 +8,7 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use http::Extensions;
 
-use crate::{AuthError, Claims, TokenSource};
+use crate::{AuthError, Claims, TokenSource, TokenSources};
 
 /// The user whose access token [`StlockLayer`](crate::StlockLayer) verified for this request.
 ///
@@ -43,10 +43,11 @@ use crate::{AuthError, Claims, TokenSource};
 /// layer, rather than letting a request through unauthenticated.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StlockUser {
-    claims: Claims,
+    /// Shared with the verified-token cache: a repeat token costs no copy of its claims.
+    claims: Arc<Claims>,
     /// The layer's sources and which of them held the token: a shared list and an index, so
     /// that telling inner layers where the token came from costs no allocation.
-    sources: Arc<[TokenSource]>,
+    sources: TokenSources,
     found_in: usize,
     /// The access token the layer got by refreshing, which the request itself does not carry.
     renewed_token: Option<Arc<str>>,
@@ -57,15 +58,19 @@ pub struct StlockUser {
 /// say where a token was looked for.
 #[derive(Clone, Debug)]
 pub(crate) struct Anonymous {
-    pub(crate) accepted: Arc<[TokenSource]>,
+    pub(crate) accepted: TokenSources,
 }
 
 impl StlockUser {
     /// The user of `claims`, whose token was found in `sources[found_in]`.
-    pub(crate) fn new(claims: Claims, sources: &Arc<[TokenSource]>, found_in: usize) -> Self {
+    pub(crate) fn new(
+        claims: impl Into<Arc<Claims>>,
+        sources: &TokenSources,
+        found_in: usize,
+    ) -> Self {
         Self {
-            claims,
-            sources: Arc::clone(sources),
+            claims: claims.into(),
+            sources: sources.clone(),
             found_in,
             renewed_token: None,
         }
@@ -75,7 +80,7 @@ impl StlockUser {
     /// `sources[found_in]` from now on.
     pub(crate) fn renewed(
         claims: Claims,
-        sources: &Arc<[TokenSource]>,
+        sources: &TokenSources,
         found_in: usize,
         token: &str,
     ) -> Self {
@@ -130,9 +135,9 @@ impl StlockUser {
         &self.claims
     }
 
-    /// Takes the verified claims.
+    /// Takes the verified claims (a copy, when the verified-token cache shares them).
     pub fn into_claims(self) -> Claims {
-        self.claims
+        Arc::try_unwrap(self.claims).unwrap_or_else(|shared| Claims::clone(&shared))
     }
 
     /// Where the request carried the token: the `Authorization` header or a cookie. A
@@ -163,7 +168,7 @@ impl StlockUser {
         }
         match extensions.get::<Anonymous>() {
             Some(anonymous) => Err(AuthError::MissingToken {
-                accepted: Arc::clone(&anonymous.accepted),
+                accepted: anonymous.accepted.clone(),
             }),
             None => Err(AuthError::MissingLayer),
         }

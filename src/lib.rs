@@ -18,7 +18,7 @@ pub use client::{Client, Error};
 pub use config::{Config, ConfigError};
 pub use extract::StlockUser;
 pub use grant::{GrantDecision, GrantLayer};
-pub use layer::{StlockLayer, TokenSource};
+pub use layer::{StlockLayer, TokenSource, TokenSources};
 pub use rejection::AuthError;
 pub use secret::Secret;
 pub use token::{Claims, DecodeError, TokenDecoder, TokenPair, TokenType};

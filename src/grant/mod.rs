@@ -16,7 +16,7 @@ use tower_service::Service;
 
 use crate::layer::source::Found;
 use crate::rejection::{DefaultRejection, RejectionBody, RejectionHandler};
-use crate::{AuthError, Client, StlockUser};
+use crate::{AuthError, Client, StlockUser, TokenSources};
 use cache::GrantCache;
 
 pub use future::ResponseFuture;
@@ -146,7 +146,7 @@ impl<S, R: Clone> Layer<S> for GrantLayer<R> {
     fn layer(&self, inner: S) -> Self::Service {
         GrantService {
             inner,
-            layer: self.clone(),
+            layer: Arc::new(self.clone()),
         }
     }
 }
@@ -165,7 +165,8 @@ fn checked_uri<B>(request: &Request<B>) -> &Uri {
 #[derive(Clone, Debug)]
 pub struct GrantService<S, R = DefaultRejection> {
     inner: S,
-    layer: GrantLayer<R>,
+    /// Behind one `Arc`, as `StlockService` keeps its layer: cloned for every request.
+    layer: Arc<GrantLayer<R>>,
 }
 
 impl<S, R> GrantService<S, R> {
@@ -232,7 +233,7 @@ where
             None => match origin.read(request.headers()) {
                 Found::Token(token) => token,
                 _ => {
-                    let accepted = Arc::new([origin.clone()]);
+                    let accepted = TokenSources::new([origin.clone()]);
                     return rejected(AuthError::MissingToken { accepted });
                 }
             },

@@ -1,6 +1,7 @@
 //! [`StlockLayer`]: verifies the access token of every request and hands the handler a
 //! [`StlockUser`], for axum, tonic and any Tower stack.
 
+pub(crate) mod cache;
 mod future;
 pub(crate) mod source;
 
@@ -16,11 +17,16 @@ use crate::refresh::flow::{Judged, Refresher};
 use crate::refresh::{AutoRefresh, CookieSettings, SessionCookies};
 use crate::rejection::{reject, DefaultRejection, RejectionBody, RejectionHandler};
 use crate::token::unix_now;
-use crate::{AuthError, Client, Config, DecodeError, Error, StlockUser, TokenPair};
+use crate::{
+    AuthError, Claims, Client, Config, DecodeError, Error, StlockUser, TokenPair, TokenType,
+};
 use source::{find_token, Found};
 
+pub use cache::DEFAULT_TOKEN_CACHE_CAPACITY;
 pub use future::ResponseFuture;
-pub use source::TokenSource;
+pub use source::{TokenSource, TokenSources};
+
+use cache::TokenCache;
 
 /// A Tower layer that verifies the access token of each request and puts the
 /// [`StlockUser`] into its extensions.
@@ -63,10 +69,11 @@ pub use source::TokenSource;
 #[derive(Clone)]
 pub struct StlockLayer<R = DefaultRejection> {
     client: Client,
-    sources: Arc<[TokenSource]>,
+    sources: TokenSources,
     optional: bool,
     rejection: R,
     refresh: Option<Arc<Refresher>>,
+    cache: Option<Arc<TokenCache>>,
 }
 
 impl StlockLayer {
@@ -80,10 +87,11 @@ impl StlockLayer {
     pub fn from_client(client: Client) -> Self {
         Self {
             client,
-            sources: Arc::new([TokenSource::AuthorizationHeader]),
+            sources: TokenSources::new([TokenSource::AuthorizationHeader]),
             optional: false,
             rejection: DefaultRejection,
             refresh: None,
+            cache: TokenCache::new(DEFAULT_TOKEN_CACHE_CAPACITY).map(Arc::new),
         }
     }
 }
@@ -118,7 +126,7 @@ impl<R: RejectionHandler> StlockLayer<R> {
     pub fn token_sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
         let sources: Vec<_> = sources.into_iter().collect();
         if !sources.is_empty() {
-            self.sources = sources.into();
+            self.sources = TokenSources::new(sources);
         }
         let refresh = self
             .refresh
@@ -160,12 +168,12 @@ impl<R: RejectionHandler> StlockLayer<R> {
             if !self.sources.contains(&needed) {
                 let mut sources = self.sources.to_vec();
                 sources.push(needed);
-                self.sources = sources.into();
+                self.sources = TokenSources::new(sources);
             }
             Arc::new(Refresher::new(
                 config,
                 self.client.clone(),
-                Arc::clone(&self.sources),
+                self.sources.clone(),
             ))
         });
         self
@@ -246,7 +254,30 @@ impl<R: RejectionHandler> StlockLayer<R> {
             optional: self.optional,
             rejection: handler,
             refresh: self.refresh,
+            cache: self.cache,
         }
+    }
+
+    /// Remembers up to `capacity` verified access tokens (default
+    /// [`DEFAULT_TOKEN_CACHE_CAPACITY`]), so that a repeat token, as a client sends for its
+    /// token's ten minutes of life, costs a lookup instead of a verification. `0` turns it off.
+    ///
+    /// The table compares whole tokens, never hashes; it serves an entry only before its
+    /// token's `exp` (later, the token is verified again: the leeway, or a refresh, apply); and it
+    /// takes a token in only on its second request, so that fresh or one-off tokens cost it
+    /// nothing and never push out the ones in use. Lookups take no lock. The cache is shared by
+    /// every clone of this layer. Like verification itself, it cannot see a revocation at the
+    /// service: see [`GrantLayer`](crate::GrantLayer) for a check that can.
+    ///
+    /// ```
+    /// # fn wire(auth: stlock::StlockLayer) {
+    /// let auth = auth.token_cache(50_000); // a busy app with many users
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn token_cache(mut self, capacity: usize) -> Self {
+        self.cache = TokenCache::new(capacity).map(Arc::new);
+        self
     }
 
     /// The client this layer verifies with, to share with handlers and with a
@@ -261,10 +292,15 @@ impl<R: RejectionHandler> StlockLayer<R> {
     }
 
     fn authenticate(&self, headers: &http::HeaderMap) -> Authenticated {
+        if let Some(user) = self.cached_user(headers) {
+            return Authenticated::User(user);
+        }
         match find_token(&self.sources, headers) {
             (Found::Token(token), index) => match &self.refresh {
-                Some(refresher) => refresher.judge(token, index, headers).into(),
-                None => match self.client.decode(token) {
+                Some(refresher) => refresher
+                    .judge(token, index, headers, self.cache.as_deref())
+                    .into(),
+                None => match self.verify(token) {
                     Ok(claims) => {
                         Authenticated::User(StlockUser::new(claims, &self.sources, index))
                     }
@@ -282,7 +318,7 @@ impl<R: RejectionHandler> StlockLayer<R> {
                     Authenticated::Anonymous
                 } else {
                     Authenticated::Refused(AuthError::MissingToken {
-                        accepted: Arc::clone(&self.sources),
+                        accepted: self.sources.clone(),
                     })
                 }
             }
@@ -293,6 +329,47 @@ impl<R: RejectionHandler> StlockLayer<R> {
                 })
             }
         }
+    }
+}
+
+impl<R> StlockLayer<R> {
+    /// The user of a repeat bearer token, straight from the verified-token cache: the common
+    /// case, served without parsing or checking the header beyond finding the token (the bytes
+    /// equal a token verified before). `None` sends the request the long way: no cache, a first
+    /// source other than the header, a token not remembered, or one due for a refresh.
+    fn cached_user(&self, headers: &http::HeaderMap) -> Option<StlockUser> {
+        let cache = self.cache.as_deref()?;
+        if !self.sources.first()?.is_authorization_header() {
+            return None;
+        }
+        let now = unix_now();
+        let claims = cache.get(source::bearer_bytes(headers)?, now)?;
+        if self
+            .refresh
+            .as_ref()
+            .is_some_and(|refresher| refresher.due(&claims, now))
+        {
+            return None;
+        }
+        Some(StlockUser::new(claims, &self.sources, 0))
+    }
+
+    /// The claims of a valid, unexpired access token: from the cache, else from the decoder
+    /// (and then offered to the cache).
+    fn verify(&self, token: &str) -> Result<Arc<Claims>, DecodeError> {
+        let now = unix_now();
+        let decoder = self.client.decoder();
+        let Some(cache) = &self.cache else {
+            return decoder
+                .verify(token, TokenType::Access, Some(now))
+                .map(Arc::new);
+        };
+        if let Some(claims) = cache.get(token.as_bytes(), now) {
+            return Ok(claims);
+        }
+        let claims = Arc::new(decoder.verify(token, TokenType::Access, Some(now))?);
+        cache.admit(token, &claims);
+        Ok(claims)
     }
 }
 
@@ -332,7 +409,7 @@ impl<S, R: Clone> Layer<S> for StlockLayer<R> {
     fn layer(&self, inner: S) -> Self::Service {
         StlockService {
             inner,
-            layer: self.clone(),
+            layer: Arc::new(self.clone()),
         }
     }
 }
@@ -341,7 +418,9 @@ impl<S, R: Clone> Layer<S> for StlockLayer<R> {
 #[derive(Clone, Debug)]
 pub struct StlockService<S, R = DefaultRejection> {
     inner: S,
-    layer: StlockLayer<R>,
+    /// Behind one `Arc`: axum clones a route's service for every request, and one reference
+    /// count to bump is cheaper than one per shared part of the layer.
+    layer: Arc<StlockLayer<R>>,
 }
 
 impl<S, R> StlockService<S, R> {
@@ -380,7 +459,7 @@ where
             Authenticated::User(user) => user,
             Authenticated::Anonymous => {
                 request.extensions_mut().insert(Anonymous {
-                    accepted: Arc::clone(&self.layer.sources),
+                    accepted: self.layer.sources.clone(),
                 });
                 return ResponseFuture::calling(self.inner.call(request));
             }

@@ -1,6 +1,9 @@
 //! Where a request carries its access token: the `Authorization` header or a named cookie.
 
 use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use http::{header, HeaderMap};
 
@@ -51,12 +54,126 @@ impl fmt::Display for TokenSource {
     }
 }
 
+/// The token sources of a layer, in order, shared by every request it sees (cloning is a
+/// reference count), with the answer to a request that has a token in none of them prepared
+/// once.
+///
+/// Dereferences to the list; displays as a client reads it in a rejection: ``the
+/// `Authorization: Bearer` header or the `session` cookie``.
+///
+/// ```
+/// use stlock::{TokenSource, TokenSources};
+///
+/// let sources = TokenSources::new([TokenSource::AuthorizationHeader, TokenSource::cookie("session")]);
+/// assert_eq!(sources.len(), 2);
+/// assert_eq!(sources.to_string(), "the `Authorization: Bearer` header or the `session` cookie");
+/// ```
+#[derive(Clone)]
+pub struct TokenSources(Arc<Prepared>);
+
+struct Prepared {
+    list: Box<[TokenSource]>,
+    /// The JSON body of [`AuthError::MissingToken`](crate::AuthError::MissingToken).
+    missing_body: Bytes,
+}
+
+impl TokenSources {
+    /// These sources, in order; an empty list is the default, the `Authorization` header.
+    pub fn new(sources: impl IntoIterator<Item = TokenSource>) -> Self {
+        let mut list: Vec<TokenSource> = sources.into_iter().collect();
+        if list.is_empty() {
+            list.push(TokenSource::AuthorizationHeader);
+        }
+        let detail = format!(
+            "authentication required: no access token in {}",
+            Listed(&list)
+        );
+        let missing_body = serde_json::json!({ "detail": detail }).to_string().into();
+        Self(Arc::new(Prepared {
+            list: list.into(),
+            missing_body,
+        }))
+    }
+
+    /// Whether the `Authorization` header is one of them: rejections then carry a `Bearer`
+    /// challenge.
+    pub fn accept_authorization_header(&self) -> bool {
+        self.iter().any(TokenSource::is_authorization_header)
+    }
+
+    /// The JSON body saying that none of them holds a token.
+    pub(crate) fn missing_body(&self) -> Bytes {
+        self.0.missing_body.clone()
+    }
+}
+
+impl std::ops::Deref for TokenSources {
+    type Target = [TokenSource];
+
+    fn deref(&self) -> &[TokenSource] {
+        &self.0.list
+    }
+}
+
+impl PartialEq for TokenSources {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.list == other.0.list
+    }
+}
+
+impl Eq for TokenSources {}
+
+impl fmt::Debug for TokenSources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl fmt::Display for TokenSources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Listed(self).fmt(f)
+    }
+}
+
+/// Sources as a client reads them: "A", "A or B", "A, B or C".
+struct Listed<'a>(&'a [TokenSource]);
+
+impl fmt::Display for Listed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.len();
+        for (index, source) in self.0.iter().enumerate() {
+            match index {
+                0 => {}
+                _ if index + 1 == count => f.write_str(" or ")?,
+                _ => f.write_str(", ")?,
+            }
+            write!(f, "{source}")?;
+        }
+        Ok(())
+    }
+}
+
 /// What a source holds.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Found<'a> {
     Token(&'a str),
     Absent,
     Malformed(&'static str),
+}
+
+/// The bytes after `Bearer ` of the one `Authorization` header, trimmed, unchecked: for a lookup
+/// in the verified-token cache, where equality with a token once verified is all the checking
+/// they need. `None` for anything but a single plain bearer header, which then goes the long
+/// way.
+pub(crate) fn bearer_bytes(headers: &HeaderMap) -> Option<&[u8]> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let (scheme, rest) = value.as_bytes().trim_ascii().split_at_checked(6)?;
+    let rest = rest.strip_prefix(b" ")?.trim_ascii_start();
+    scheme.eq_ignore_ascii_case(b"bearer").then_some(rest)
 }
 
 /// Longest `Authorization` or cookie header read: a token plus room for the scheme and other
@@ -90,8 +207,12 @@ fn from_authorization(headers: &HeaderMap) -> Found<'_> {
     if value.len() > MAX_HEADER_LEN {
         return Found::Malformed("the Authorization header is too large");
     }
-    let Ok(value) = value.to_str() else {
-        return Found::Malformed("the Authorization header is not visible ASCII");
+    // A header value holds no control character but tab (`http` refuses them), so visible
+    // ASCII is ASCII: checked a word at a time, as the header is a token long and read on every
+    // request.
+    let value = match std::str::from_utf8(value.as_bytes()) {
+        Ok(value) if value.is_ascii() => value,
+        _ => return Found::Malformed("the Authorization header is not visible ASCII"),
     };
     let value = value.trim();
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
@@ -99,9 +220,11 @@ fn from_authorization(headers: &HeaderMap) -> Found<'_> {
         // Another scheme (Basic, …) is no bearer token; other middleware may want it.
         return Found::Absent;
     }
-    match rest.trim() {
+    let token = rest.trim();
+    let spaced = memchr::memchr2(b' ', b'\t', token.as_bytes()).is_some();
+    match token {
         "" => Found::Malformed("the Bearer scheme is not followed by a token"),
-        token if token.contains(' ') => Found::Malformed("the bearer token contains spaces"),
+        _ if spaced => Found::Malformed("the bearer token contains spaces"),
         token => Found::Token(token),
     }
 }

@@ -8,16 +8,19 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use super::{
     AutoRefresh, Mode, RefreshOutcome, SessionCookies, ACCESS_TOKEN_HEADER, REFRESH_TOKEN_HEADER,
 };
+use crate::layer::cache::TokenCache;
 use crate::layer::source::Found;
 use crate::token::unix_now;
-use crate::{AuthError, Claims, Client, StlockUser, TokenPair, TokenSource, TokenType};
+use crate::{
+    AuthError, Claims, Client, StlockUser, TokenPair, TokenSource, TokenSources, TokenType,
+};
 
 /// Auto-refresh as one layer applies it: its settings, its client, and where its tokens are.
 pub(crate) struct Refresher {
     config: AutoRefresh,
     client: Client,
     /// The layer's sources, and the one a renewed access token is taken to come from.
-    sources: Arc<[TokenSource]>,
+    sources: TokenSources,
     renewed_in: usize,
     /// Where the refresh token is: the refresh cookie, or the refresh header.
     refresh_source: RefreshSource,
@@ -81,7 +84,7 @@ impl Attach {
 impl Refresher {
     /// `sources` must hold the access cookie in cookie mode and the `Authorization` header in
     /// header mode; the layer sees to it.
-    pub(crate) fn new(config: AutoRefresh, client: Client, sources: Arc<[TokenSource]>) -> Self {
+    pub(crate) fn new(config: AutoRefresh, client: Client, sources: TokenSources) -> Self {
         let (renewed_from, refresh_source) = match &config.mode {
             Mode::Cookies => (
                 TokenSource::cookie(config.cookies.access.as_str()),
@@ -112,7 +115,13 @@ impl Refresher {
     /// Judges the access token found in `sources[index]`: a user when it is valid and not due,
     /// a refresh when it is due and a refresh token came with it. Costs one decode, as the
     /// layer without auto-refresh does.
-    pub(crate) fn judge(&self, token: &str, index: usize, headers: &HeaderMap) -> Judged {
+    pub(crate) fn judge(
+        &self,
+        token: &str,
+        index: usize,
+        headers: &HeaderMap,
+        cache: Option<&TokenCache>,
+    ) -> Judged {
         let origin = || {
             self.sources
                 .get(index)
@@ -120,16 +129,25 @@ impl Refresher {
                 .unwrap_or(TokenSource::AuthorizationHeader)
         };
         let decoder = self.client.decoder();
-        let claims = match decoder.decode_ignoring_expiry(token, TokenType::Access) {
-            Ok(claims) => claims,
-            Err(reason) => {
-                return Judged::Refused(AuthError::InvalidToken {
-                    origin: origin(),
-                    reason,
-                })
-            }
-        };
         let now = unix_now();
+        let claims = match cache.and_then(|cache| cache.get(token.as_bytes(), now)) {
+            Some(claims) => claims,
+            None => match decoder.decode_ignoring_expiry(token, TokenType::Access) {
+                Ok(claims) => {
+                    let claims = Arc::new(claims);
+                    if let Some(cache) = cache.filter(|_| now < claims.exp) {
+                        cache.admit(token, &claims);
+                    }
+                    claims
+                }
+                Err(reason) => {
+                    return Judged::Refused(AuthError::InvalidToken {
+                        origin: origin(),
+                        reason,
+                    })
+                }
+            },
+        };
         let expired = now >= claims.exp;
         if !expired && !self.early(&claims, now) {
             return Judged::User(StlockUser::new(claims, &self.sources, index));
@@ -173,6 +191,11 @@ impl Refresher {
                 reason,
             })),
         }
+    }
+
+    /// Whether a token the cache holds (so not expired) is due: in its last share of life.
+    pub(crate) fn due(&self, claims: &Claims, now: u64) -> bool {
+        now >= claims.exp || self.early(claims, now)
     }
 
     fn early(&self, claims: &Claims, now: u64) -> bool {

@@ -1,12 +1,13 @@
-//! `StlockLayer` adds no allocation to a request beyond decoding the token and storing the user
-//! in the request's extensions: counted with a counting allocator, not timed.
+//! What `StlockLayer` allocates per request, counted with a counting allocator, not timed: for a
+//! repeat token, only the slot of the user in the request's extensions; for a fresh one, also
+//! its claims. Decoding itself allocates nothing else.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
 
 use crate::support::config_for;
-use crate::support::forge::{access_token, call_ready as call};
+use crate::support::forge::{access_token, access_token_with_jti, call_ready as call};
 use axum::body::Body;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use stlock::{Client, StlockLayer, StlockUser};
@@ -61,46 +62,84 @@ fn handler(
     })
 }
 
+/// The claims' five strings, and the `Arc` the user and the cache share them through.
+const CLAIMS: usize = 5 + 1;
+
+/// What storing one value of a user's size in a request's `http::Extensions` allocates: its
+/// map, and the boxed value.
+fn extension_cost() -> usize {
+    allocations(|| {
+        let mut request = Request::new(());
+        request.extensions_mut().insert([0u64; 8]);
+        request
+    })
+    .1
+}
+
 #[test]
-fn the_layer_allocates_only_for_decoding_and_the_extension() {
+fn a_repeat_token_costs_no_allocation_but_the_extension_and_a_fresh_one_only_its_claims() {
     let client = Client::new(config_for("http://127.0.0.1:1")).unwrap();
-    let token = access_token();
-    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
-    let request = || {
+    let bearer = |token: &str| HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    let request = |authorization: &HeaderValue| {
         let mut request = Request::new(Body::empty());
         request
             .headers_mut()
-            .insert(header::AUTHORIZATION, bearer.clone());
+            .insert(header::AUTHORIZATION, authorization.clone());
         request
     };
+    let token = bearer(&access_token());
+    let other = bearer(&access_token_with_jti("an-other-token"));
 
     // Warm up once-per-process state (lazy statics in dependencies) outside the counts.
-    client.decode(&token).unwrap();
     let mut bare = handler();
     let mut layered = StlockLayer::from_client(client.clone()).layer(handler());
-    call(&mut layered, request());
+    let mut uncached = StlockLayer::from_client(client.clone())
+        .token_cache(0)
+        .layer(handler());
+    call(&mut layered, request(&other));
+    call(&mut uncached, request(&other));
 
-    let (_, decoding) = allocations(|| client.decode(&token).unwrap());
-    let (response, baseline) = allocations(|| call(&mut bare, request()));
+    let (response, baseline) = allocations(|| call(&mut bare, request(&token)));
     assert_eq!(
         response.status(),
         StatusCode::INTERNAL_SERVER_ERROR,
         "no layer, no user"
     );
-    let (response, with_layer) = allocations(|| call(&mut layered, request()));
+    let extension = extension_cost();
+    let raw = access_token();
+    let (_, decoding) = allocations(|| client.decode(&raw));
+    assert_eq!(
+        decoding, 5,
+        "the decoder allocates the claims' five strings, nothing else"
+    );
+
+    // Without the cache, a request pays for its claims (and the `Arc` that shares them) and
+    // for the extension, nothing more.
+    let (response, uncached_cost) = allocations(|| call(&mut uncached, request(&token)));
     assert_eq!(
         response.status(),
         StatusCode::OK,
         "the layer passed the user on"
     );
-
-    // Storing one value in `http::Extensions` takes at most three allocations: the map's box,
-    // its table, and the boxed value.
-    const EXTENSION: usize = 3;
-    assert!(decoding > 0);
     assert!(
-        with_layer <= baseline + decoding + EXTENSION,
-        "the layer made {with_layer} allocations; request and response alone {baseline}, \
-         decoding {decoding}, extension {EXTENSION}"
+        uncached_cost <= baseline + CLAIMS + extension,
+        "{uncached_cost} allocations: request and response {baseline}, claims {CLAIMS}, \
+         extension {extension}"
     );
+    // With it: a first sighting costs the same (it is only noted); the second takes the token
+    // in (its copy and the entry); from then on a request costs nothing for its claims.
+    let (_, fresh) = allocations(|| call(&mut layered, request(&token)));
+    assert_eq!(fresh, uncached_cost);
+    let (_, admitted) = allocations(|| call(&mut layered, request(&token)));
+    assert_eq!(admitted, uncached_cost + 2);
+    for _ in 0..3 {
+        let (response, repeat) = allocations(|| call(&mut layered, request(&token)));
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            repeat,
+            uncached_cost - CLAIMS,
+            "a repeat token allocates no claims"
+        );
+        assert!(repeat <= baseline + extension);
+    }
 }

@@ -2,8 +2,6 @@
 //! the real emulator: where tokens are read from, every rejection (status, `WWW-Authenticate`,
 //! JSON body), optional mode, a missing layer, a custom rejection, and the seed's whole flow.
 
-use std::sync::Arc;
-
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -12,7 +10,8 @@ use http::StatusCode;
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 use stlock::{
-    AuthError, Client, DecodeError, GrantLayer, StlockLayer, StlockUser, TokenSource, TokenType,
+    AuthError, Client, DecodeError, GrantLayer, StlockLayer, StlockUser, TokenSource, TokenSources,
+    TokenType,
 };
 use stlock_emulator::{Emulator, Rule};
 
@@ -140,7 +139,7 @@ async fn token_in_a_cookie_when_the_layer_reads_that_cookie() {
     // rejection names the cookie, and has no Bearer challenge: there is no header to send.
     let session = TokenSource::cookie("session");
     let missing = AuthError::MissingToken {
-        accepted: Arc::new([session.clone()]),
+        accepted: TokenSources::new([session.clone()]),
     };
     let answer = fetch(
         &fx.url("/user"),

@@ -18,6 +18,7 @@ mod adversarial;
 mod allocations;
 mod browser;
 mod client;
+mod decoder_agreement;
 mod grant;
 mod grant_paths;
 mod grpc;

@@ -64,7 +64,13 @@ pub fn sign(claims: &Value, secret: &str, alg: Algorithm) -> String {
 
 /// A valid access token of the fixed pool.
 pub fn access_token() -> String {
-    let claims = access_claims_of(OWNER, POOL, "5f331151-49d1-4d12-a977-a94a223a948a");
+    access_token_with_jti("7afdb39b-3d6f-42e3-8555-66168dca7340")
+}
+
+/// A valid access token of the fixed pool with this `jti`: another token of the same user.
+pub fn access_token_with_jti(jti: &str) -> String {
+    let mut claims = access_claims_of(OWNER, POOL, "5f331151-49d1-4d12-a977-a94a223a948a");
+    claims["jti"] = jti.into();
     sign(&claims, SECRET, Algorithm::HS256)
 }
 

@@ -8,9 +8,7 @@ pub mod http;
 pub mod logs;
 pub mod raw;
 
-use std::sync::Arc;
-
-use stlock::{AuthError, TokenSource};
+use stlock::{AuthError, TokenSource, TokenSources};
 
 pub use forge::{config_for, OWNER, POOL, SECRET};
 
@@ -20,6 +18,6 @@ pub const HEADER: TokenSource = TokenSource::AuthorizationHeader;
 /// The rejection of a request without a token, by a layer that reads only the header.
 pub fn missing_header_token() -> AuthError {
     AuthError::MissingToken {
-        accepted: Arc::new([HEADER]),
+        accepted: TokenSources::new([HEADER]),
     }
 }

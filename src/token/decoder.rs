@@ -1,142 +1,31 @@
-//! Access and refresh tokens: their [`Claims`], and the [`TokenDecoder`] that verifies a token
-//! before it returns anything from it.
+//! [`TokenDecoder`]: verification in one pass over the token, borrowing from it, with the HMAC key
+//! prepared once.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::str::FromStr;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::{errors::ErrorKind, DecodingKey, Validation};
-use serde::{Deserialize, Serialize};
+use ring::hmac;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 
-/// The signature algorithms of `jsonwebtoken`; stlock accepts the HMAC ones (see
-/// [`ConfigBuilder::algorithms`](crate::config::ConfigBuilder::algorithms)).
-pub use jsonwebtoken::Algorithm;
-
+use super::{Algorithm, Claims, DecodeError, TokenType, AUDIENCE, MAX_TOKEN_LEN};
 use crate::Config;
-
-/// The audience STLock writes into every user token.
-pub const AUDIENCE: &str = "USER";
-
-/// Longest token accepted for decoding. Real tokens are about 450 bytes; anything far larger is
-/// refused before any base64 or JSON work is spent on it.
-pub const MAX_TOKEN_LEN: usize = 8 * 1024;
-
-/// Which of the two tokens a JWT is, from its `type` claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum TokenType {
-    /// Short-lived token sent with each request (`"ACCESS"`).
-    Access,
-    /// Long-lived token exchanged for a new pair (`"REFRESH"`).
-    Refresh,
-}
-
-impl TokenType {
-    /// The type with its article, as a sentence needs it: "an access token", "a refresh token".
-    pub fn with_article(self) -> &'static str {
-        match self {
-            TokenType::Access => "an access token",
-            TokenType::Refresh => "a refresh token",
-        }
-    }
-}
-
-impl fmt::Display for TokenType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TokenType::Access => "access",
-            TokenType::Refresh => "refresh",
-        })
-    }
-}
-
-/// The verified claims of an STLock token.
-///
-/// Only [`TokenDecoder`] hands these out, after the signature, algorithm, expiry, audience, type,
-/// owner and pool have all been checked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    /// Token id (UUID), unique per token.
-    pub jti: String,
-    /// Expiry, seconds since the Unix epoch.
-    pub exp: u64,
-    /// Issue time, seconds since the Unix epoch.
-    pub iat: u64,
-    /// Access or refresh.
-    #[serde(rename = "type")]
-    pub token_type: TokenType,
-    /// Audience, always [`AUDIENCE`].
-    pub aud: String,
-    /// The user's id.
-    pub sub: String,
-    /// The owner's id.
-    pub owner_sub: String,
-    /// The user pool's id.
-    pub user_pool_sub: String,
-}
-
-/// A pair of tokens, as login and refresh return it.
-///
-/// `Debug` shows neither token.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenPair {
-    /// The access token, for `Authorization: Bearer`.
-    pub access_token: String,
-    /// The refresh token, to exchange for the next pair or to log out.
-    pub refresh_token: String,
-}
-
-impl fmt::Debug for TokenPair {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenPair")
-            .field("access_token", &"[redacted]")
-            .field("refresh_token", &"[redacted]")
-            .finish()
-    }
-}
-
-/// Why a token was refused. Each kind is distinct so that callers (and logs) can tell an attack
-/// from a clock problem from a client bug.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// Not a well-formed JWT, its claims are missing, duplicated or of the wrong shape, or its
-    /// header lists critical extensions (`crit`), none of which stlock implements.
-    #[error("the token is malformed: it is not a JWT with the STLock claims")]
-    Malformed,
-    /// The header names an algorithm that is not accepted (`none` included).
-    #[error("the token's signature algorithm is not accepted")]
-    DisallowedAlgorithm,
-    /// The signature does not match the pool's secret.
-    #[error("the token's signature is invalid")]
-    BadSignature,
-    /// The token is past its expiry: the current time has reached `exp` plus the configured
-    /// leeway.
-    #[error("the token has expired")]
-    Expired,
-    /// The audience is not [`AUDIENCE`].
-    #[error("the token's audience is not `USER`")]
-    WrongAudience,
-    /// A refresh token where an access token was expected, or the other way round.
-    #[error("expected {}, got {}", expected.with_article(), found.with_article())]
-    WrongType {
-        /// The type the caller asked for.
-        expected: TokenType,
-        /// The type the token claims.
-        found: TokenType,
-    },
-    /// The token was issued for another owner.
-    #[error("the token belongs to another owner")]
-    ForeignOwner,
-    /// The token was issued for another user pool.
-    #[error("the token belongs to another user pool")]
-    ForeignPool,
-}
 
 /// Verifies STLock tokens and returns their claims.
 ///
-/// Built once from a [`Config`]: the key and the validation rules are prepared here, so that
-/// [`decode`](Self::decode) does no set-up work per call. Cheap to share behind an `Arc`
-/// (the [`Client`](crate::Client) holds one).
+/// Built once from a [`Config`]: the HMAC keys are prepared here, so that
+/// [`decode`](Self::decode) does no set-up work per call. One pass over the token: the header
+/// and the claims are base64-decoded into buffers on the stack and parsed once, borrowing their
+/// strings, and only a token that passed every check is turned into owned [`Claims`]. Cheap to
+/// share behind an `Arc` (the [`Client`](crate::Client) holds one).
+///
+/// It refuses exactly what `jsonwebtoken::decode` with the same key and algorithms refuses, with
+/// the same error kinds (a test holds it to that over a large generated set of tokens), and adds
+/// stlock's own checks: expiry at `exp + leeway`, audience, critical header extensions, type,
+/// owner and pool.
 ///
 /// ```
 /// use stlock::{DecodeError, TokenDecoder, TokenType};
@@ -152,27 +41,127 @@ pub enum DecodeError {
 /// # Ok::<(), stlock::ConfigError>(())
 /// ```
 pub struct TokenDecoder {
-    key: DecodingKey,
-    validation: Validation,
+    /// The accepted algorithms, each with its HMAC key (the secret's pads hashed once).
+    keys: Box<[(Algorithm, hmac::Key)]>,
+    /// The base64url of the headers the service writes, `{"typ":"JWT","alg":…}` in either key
+    /// order, one per accepted algorithm: a token carrying one of these exact bytes needs its
+    /// header neither decoded nor parsed, since they can only mean that algorithm and nothing
+    /// else.
+    known_headers: Box<[(Box<str>, usize)]>,
     leeway: u64,
     owner_id: Box<str>,
     user_pool_id: Box<str>,
 }
 
+/// The header, as jsonwebtoken reads it (the same fields, of the same types, so that the same
+/// headers are refused), plus `crit`. Strings are borrowed unless they hold escapes.
+#[derive(Deserialize)]
+#[allow(dead_code)] // most fields are read only for their types to be checked
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow, default)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    cty: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    jku: Option<Cow<'a, str>>,
+    #[serde(default)]
+    jwk: Option<jsonwebtoken::jwk::Jwk>,
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    x5u: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    x5c: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow, default)]
+    x5t: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "x5t#S256")]
+    x5t_s256: Option<Cow<'a, str>>,
+    /// Critical extensions: any at all makes the token malformed (RFC 7515 §4.1.11).
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
+}
+
+/// The claims, borrowed: the same fields and types as [`Claims`]. `iss` and `nbf` are read
+/// (and ignored) so that a duplicate of either is refused, as jsonwebtoken refuses it.
+#[derive(Deserialize)]
+#[allow(dead_code)] // `iss` and `nbf` are read only for their duplicates to be refused
+struct BorrowedClaims<'a> {
+    #[serde(borrow)]
+    jti: Cow<'a, str>,
+    exp: u64,
+    iat: u64,
+    #[serde(rename = "type")]
+    token_type: TokenType,
+    #[serde(borrow)]
+    aud: Cow<'a, str>,
+    #[serde(borrow)]
+    sub: Cow<'a, str>,
+    #[serde(borrow)]
+    owner_sub: Cow<'a, str>,
+    #[serde(borrow)]
+    user_pool_sub: Cow<'a, str>,
+    #[serde(default)]
+    iss: Option<IgnoredAny>,
+    #[serde(default)]
+    nbf: Option<IgnoredAny>,
+}
+
+impl BorrowedClaims<'_> {
+    fn into_owned(self) -> Claims {
+        Claims {
+            jti: self.jti.into_owned(),
+            exp: self.exp,
+            iat: self.iat,
+            token_type: self.token_type,
+            aud: self.aud.into_owned(),
+            sub: self.sub.into_owned(),
+            owner_sub: self.owner_sub.into_owned(),
+            user_pool_sub: self.user_pool_sub.into_owned(),
+        }
+    }
+}
+
+/// Room for a decoded header on the stack: STLock's is 27 bytes.
+const HEADER_ROOM: usize = 256;
+/// Room for decoded claims on the stack: STLock's are about 260 bytes.
+const CLAIMS_ROOM: usize = 512;
+/// The longest HMAC tag (HS512).
+const TAG_ROOM: usize = 64;
+
 impl TokenDecoder {
-    /// Prepares the key and the validation rules of `config`.
+    /// Prepares the keys of `config`'s algorithms (HMAC only; `Config` accepts no other).
     pub fn new(config: &Config) -> Self {
-        let mut validation = Validation::new(config.algorithms()[0]);
-        validation.algorithms = config.algorithms().to_vec();
-        validation.set_required_spec_claims(&["exp", "aud", "sub"]);
-        // Expiry and audience are checked below, in that order and with RFC 7519's boundary
-        // (`exp` itself is already too late), rather than by jsonwebtoken, which accepts a token
-        // during the second of its `exp` and checks the audience before the expiry.
-        validation.validate_exp = false;
-        validation.validate_aud = false;
+        let secret = config.jwt_secret().expose().as_bytes();
+        let keys: Box<[(Algorithm, hmac::Key)]> = config
+            .algorithms()
+            .iter()
+            .filter_map(|&alg| {
+                let hmac = match alg {
+                    Algorithm::HS256 => hmac::HMAC_SHA256,
+                    Algorithm::HS384 => hmac::HMAC_SHA384,
+                    Algorithm::HS512 => hmac::HMAC_SHA512,
+                    _ => return None,
+                };
+                Some((alg, hmac::Key::new(hmac, secret)))
+            })
+            .collect();
+        let known_headers = keys
+            .iter()
+            .enumerate()
+            .flat_map(|(index, (alg, _))| {
+                let alg = format!("{alg:?}");
+                [
+                    format!(r#"{{"typ":"JWT","alg":"{alg}"}}"#),
+                    format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#),
+                ]
+                .map(|json| (URL_SAFE_NO_PAD.encode(json).into_boxed_str(), index))
+            })
+            .collect();
         Self {
-            key: DecodingKey::from_secret(config.jwt_secret().expose().as_bytes()),
-            validation,
+            keys,
+            known_headers,
             leeway: config.leeway().as_secs(),
             owner_id: config.owner_id().into(),
             user_pool_id: config.user_pool_id().into(),
@@ -214,7 +203,7 @@ impl TokenDecoder {
     }
 
     /// The checks, in their documented order; expiry against `now` unless it is `None`.
-    fn verify(
+    pub(crate) fn verify(
         &self,
         token: &str,
         expected: TokenType,
@@ -223,17 +212,48 @@ impl TokenDecoder {
         if token.len() > MAX_TOKEN_LEN {
             return Err(DecodeError::Malformed);
         }
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|err| self.classify(token, err.kind()))?
-            .claims;
+        let shapeless = || self.unreadable(token);
+        // The segments as jsonwebtoken cuts them: the signature after the last dot, the payload
+        // after the one before it, the header whatever is left.
+        let last_dot = memchr::memrchr(b'.', token.as_bytes()).ok_or_else(shapeless)?;
+        let (message, signature) = (&token[..last_dot], &token[last_dot + 1..]);
+        let middle_dot = memchr::memrchr(b'.', message.as_bytes()).ok_or_else(shapeless)?;
+        let (header, payload) = (&message[..middle_dot], &message[middle_dot + 1..]);
+
+        let (key, critical) = match self
+            .known_headers
+            .iter()
+            .find(|(known, _)| **known == *header)
+        {
+            Some(&(_, index)) => (&self.keys[index].1, false),
+            None => self.read_header(header).map_err(|error| match error {
+                DecodeError::Malformed => shapeless(),
+                refused => refused,
+            })?,
+        };
+
+        // The signature before anything in the payload is looked at. A signature that is not
+        // canonical base64url cannot be the service's: a bad signature, as a mismatch is.
+        let mut tag = [0u8; TAG_ROOM];
+        let tag_len = URL_SAFE_NO_PAD
+            .decode_slice(signature, &mut tag)
+            .map_err(|_| DecodeError::BadSignature)?;
+        hmac::verify(key, message.as_bytes(), &tag[..tag_len])
+            .map_err(|_| DecodeError::BadSignature)?;
+
+        let mut room = [0u8; CLAIMS_ROOM];
+        let claims_json = decode_into(payload, &mut room).ok_or(DecodeError::Malformed)?;
+        // Valid UTF-8 checked once for the whole object, rather than string by string.
+        let claims_json = std::str::from_utf8(&claims_json).map_err(|_| DecodeError::Malformed)?;
+        let claims: BorrowedClaims<'_> =
+            serde_json::from_str(claims_json).map_err(|_| DecodeError::Malformed)?;
         if now.is_some_and(|now| now >= claims.exp.saturating_add(self.leeway)) {
             return Err(DecodeError::Expired);
         }
         if claims.aud != AUDIENCE {
             return Err(DecodeError::WrongAudience);
         }
-        // Checked once the signature holds, so that only the service's own tokens pay for it.
-        if has_critical_extensions(token) {
+        if critical {
             return Err(DecodeError::Malformed);
         }
         if claims.token_type != expected {
@@ -252,43 +272,55 @@ impl TokenDecoder {
         {
             return Err(DecodeError::ForeignPool);
         }
-        Ok(claims)
+        Ok(claims.into_owned())
     }
 
-    // Runs only on failure, so the hot path never pays for it.
-    fn classify(&self, token: &str, kind: &ErrorKind) -> DecodeError {
-        match kind {
-            ErrorKind::InvalidSignature => DecodeError::BadSignature,
-            ErrorKind::ExpiredSignature => DecodeError::Expired,
-            ErrorKind::InvalidAudience => DecodeError::WrongAudience,
-            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                DecodeError::DisallowedAlgorithm
-            }
-            // jsonwebtoken cannot even parse a header whose `alg` it does not know (`none`
-            // among them) and reports bad JSON; look at the header to tell that case apart.
-            _ if self.header_names_foreign_algorithm(token) => DecodeError::DisallowedAlgorithm,
-            _ => DecodeError::Malformed,
-        }
+    /// The key a header other than the service's usual ones calls for, and whether it lists
+    /// critical extensions; `Malformed` when it cannot be read.
+    fn read_header(&self, header: &str) -> Result<(&hmac::Key, bool), DecodeError> {
+        let mut room = [0u8; HEADER_ROOM];
+        let json = decode_into(header, &mut room).ok_or(DecodeError::Malformed)?;
+        let header: Header<'_> =
+            serde_json::from_slice(&json).map_err(|_| DecodeError::Malformed)?;
+        let alg = Algorithm::from_str(&header.alg).map_err(|_| DecodeError::DisallowedAlgorithm)?;
+        let key = self
+            .keys
+            .iter()
+            .find_map(|(accepted, key)| (*accepted == alg).then_some(key))
+            .ok_or(DecodeError::DisallowedAlgorithm)?;
+        Ok((key, header.crit.is_some()))
     }
 
-    fn header_names_foreign_algorithm(&self, token: &str) -> bool {
+    /// Why a token whose shape or header could not be read is refused: an algorithm that is not
+    /// accepted (`none` among them), when the first segment names one, else malformed. Runs
+    /// only on failure.
+    fn unreadable(&self, token: &str) -> DecodeError {
         #[derive(Deserialize)]
-        struct Header {
+        struct JustAlg {
             alg: String,
         }
-        let Some((header, _)) = token.split_once('.') else {
-            return false;
-        };
-        let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else {
-            return false;
-        };
-        let Ok(header) = serde_json::from_slice::<Header>(&bytes) else {
-            return false;
-        };
-        match header.alg.parse::<Algorithm>() {
-            Ok(alg) => !self.validation.algorithms.contains(&alg),
-            Err(_) => true,
+        let alg = token
+            .split_once('.')
+            .and_then(|(header, _)| URL_SAFE_NO_PAD.decode(header).ok())
+            .and_then(|json| serde_json::from_slice::<JustAlg>(&json).ok());
+        match alg.map(|header| Algorithm::from_str(&header.alg)) {
+            Some(Ok(alg)) if self.keys.iter().any(|(accepted, _)| *accepted == alg) => {
+                DecodeError::Malformed
+            }
+            Some(_) => DecodeError::DisallowedAlgorithm,
+            None => DecodeError::Malformed,
         }
+    }
+}
+
+/// `segment` base64url-decoded (no padding, canonical), into `room` when it fits, else onto the
+/// heap; `None` when it is not base64url.
+fn decode_into<'r>(segment: &str, room: &'r mut [u8]) -> Option<Cow<'r, [u8]>> {
+    if base64::decoded_len_estimate(segment.len()) <= room.len() {
+        let len = URL_SAFE_NO_PAD.decode_slice(segment, room).ok()?;
+        Some(Cow::Borrowed(&room[..len]))
+    } else {
+        URL_SAFE_NO_PAD.decode(segment).ok().map(Cow::Owned)
     }
 }
 
@@ -300,28 +332,11 @@ pub(crate) fn unix_now() -> u64 {
         .map_or(0, |since| since.as_secs())
 }
 
-/// Whether the (already verified) header lists critical extensions, which RFC 7515 §4.1.11 says
-/// a recipient that does not understand them must refuse; stlock understands none. A header that
-/// cannot be read here could not have been verified, and counts as having them.
-fn has_critical_extensions(token: &str) -> bool {
-    #[derive(Deserialize)]
-    struct Extensions {
-        crit: Option<serde::de::IgnoredAny>,
-    }
-    let Some((header, _)) = token.split_once('.') else {
-        return true;
-    };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Extensions>(&bytes).ok())
-        .is_none_or(|extensions| extensions.crit.is_some())
-}
-
 impl fmt::Debug for TokenDecoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let algorithms: Vec<Algorithm> = self.keys.iter().map(|(alg, _)| *alg).collect();
         f.debug_struct("TokenDecoder")
-            .field("algorithms", &self.validation.algorithms)
+            .field("algorithms", &algorithms)
             .field("leeway", &self.leeway)
             .field("owner_id", &self.owner_id)
             .field("user_pool_id", &self.user_pool_id)
@@ -332,7 +347,9 @@ impl fmt::Debug for TokenDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::TokenPair;
     use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde::Serialize;
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     const POOL: &str = "0e2173b5-b55f-4ea4-bec5-450e2c12a458";

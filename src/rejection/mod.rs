@@ -1,15 +1,19 @@
 //! Why stlock's middleware turned a request away ([`AuthError`]), and the response that says
 //! so: [`DefaultRejection`], or your own [`RejectionHandler`].
 
-use std::fmt;
+mod texts;
+
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use crate::grant::PathError;
-use crate::{DecodeError, Error, TokenSource};
+use crate::{DecodeError, Error, TokenSource, TokenSources};
+use texts::Texts;
 
 /// Why stlock's middleware turned a request away.
 ///
@@ -26,10 +30,10 @@ use crate::{DecodeError, Error, TokenSource};
 #[non_exhaustive]
 pub enum AuthError {
     /// No access token in any of the layer's sources.
-    #[error("authentication required: no access token in {}", Listed(accepted))]
+    #[error("authentication required: no access token in {accepted}")]
     MissingToken {
         /// Where the layer looked, in order.
-        accepted: Arc<[TokenSource]>,
+        accepted: TokenSources,
     },
     /// A credentials source is unusable (several `Authorization` headers, no token after
     /// `Bearer`, bytes that are not visible ASCII, too large).
@@ -89,24 +93,6 @@ pub enum AuthError {
     MissingLayer,
 }
 
-/// Sources as a client reads them: "A", "A or B", "A, B or C".
-struct Listed<'a>(&'a [TokenSource]);
-
-impl fmt::Display for Listed<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = self.0.len();
-        for (index, source) in self.0.iter().enumerate() {
-            match index {
-                0 => {}
-                _ if index + 1 == count => f.write_str(" or ")?,
-                _ => f.write_str(", ")?,
-            }
-            write!(f, "{source}")?;
-        }
-        Ok(())
-    }
-}
-
 impl AuthError {
     /// The HTTP status of this rejection.
     pub fn status(&self) -> StatusCode {
@@ -141,60 +127,81 @@ impl AuthError {
         }
     }
 
+    /// The fixed texts of this rejection; `None` for malformed credentials, whose reason is
+    /// worded at run time.
+    fn texts(&self) -> Option<Texts> {
+        Some(match self {
+            AuthError::InvalidToken { reason, .. } => texts::invalid_token(reason),
+            AuthError::InvalidPath(reason) => texts::invalid_path(reason),
+            AuthError::RevokedToken { .. } => texts::REVOKED,
+            AuthError::SessionEnded { .. } => texts::SESSION_ENDED,
+            AuthError::GrantDenied { .. } => texts::GRANT_DENIED,
+            AuthError::GrantUnavailable(_) => texts::GRANT_UNAVAILABLE,
+            AuthError::RefreshUnavailable(_) => texts::REFRESH_UNAVAILABLE,
+            AuthError::MissingLayer => texts::MISSING_LAYER,
+            AuthError::MissingToken { .. } | AuthError::MalformedCredentials { .. } => return None,
+        })
+    }
+
+    /// The JSON body: prepared once per layer or `'static`, but for malformed credentials.
+    fn body(&self) -> Bytes {
+        match (self, self.texts()) {
+            (AuthError::MissingToken { accepted }, _) => accepted.missing_body(),
+            (_, Some(texts)) => Bytes::from_static(texts.body.as_bytes()),
+            _ => serde_json::json!({ "detail": self.to_string() })
+                .to_string()
+                .into(),
+        }
+    }
+
     /// The `WWW-Authenticate` challenge of RFC 6750, for the rejections that concern the
     /// `Authorization` header: a client that authenticates with a cookie has no use for one.
     fn challenge(&self) -> Option<HeaderValue> {
-        let (error, description): (_, &dyn fmt::Display) = match self {
-            AuthError::MissingToken { accepted }
-                if accepted.iter().any(TokenSource::is_authorization_header) =>
-            {
-                return Some(HeaderValue::from_static("Bearer"))
+        let header_origin = match self {
+            AuthError::MissingToken { accepted } => {
+                return accepted
+                    .accept_authorization_header()
+                    .then(|| HeaderValue::from_static("Bearer"));
             }
-            AuthError::MalformedCredentials { origin, reason }
-                if origin.is_authorization_header() =>
-            {
-                ("invalid_request", reason)
+            AuthError::MalformedCredentials { origin, reason } => {
+                if !origin.is_authorization_header() {
+                    return None;
+                }
+                return HeaderValue::from_str(&format!(
+                    "Bearer error=\"invalid_request\", error_description=\"{reason}\""
+                ))
+                .ok();
             }
-            AuthError::InvalidToken { origin, reason } if origin.is_authorization_header() => {
-                ("invalid_token", reason)
-            }
-            AuthError::RevokedToken { origin } if origin.is_authorization_header() => {
-                ("invalid_token", &"the access token was revoked")
-            }
-            AuthError::SessionEnded { origin } if origin.is_authorization_header() => {
-                ("invalid_token", &"the session has ended")
-            }
-            AuthError::GrantDenied { origin } if origin.is_authorization_header() => (
-                "insufficient_scope",
-                &"the user's policies do not allow this request",
-            ),
-            _ => return None,
+            AuthError::InvalidToken { origin, .. }
+            | AuthError::RevokedToken { origin }
+            | AuthError::SessionEnded { origin }
+            | AuthError::GrantDenied { origin } => origin.is_authorization_header(),
+            _ => false,
         };
-        HeaderValue::from_str(&format!(
-            "Bearer error=\"{error}\", error_description=\"{description}\""
-        ))
-        .ok()
+        let challenge = self.texts()?.challenge;
+        (header_origin && !challenge.is_empty()).then(|| HeaderValue::from_static(challenge))
+    }
+
+    /// The response of stlock's own rejection: status, JSON body and challenge, built from
+    /// prepared texts.
+    fn response(&self) -> Response {
+        let mut response = Response::new(Body::from(self.body()));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(challenge) = self.challenge() {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
     }
 }
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "detail": self.to_string() }).to_string();
-        let mut response = (
-            self.status(),
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response();
-        if let Some(challenge) = self.challenge() {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, challenge);
-        }
-        response
+        self.response()
     }
 }
 
@@ -235,7 +242,7 @@ pub struct DefaultRejection;
 
 impl RejectionHandler for DefaultRejection {
     fn respond(&self, error: &AuthError) -> Response {
-        error.clone().into_response()
+        error.response()
     }
 }
 
@@ -361,7 +368,7 @@ mod tests {
 
     #[test]
     fn challenges_follow_rfc_6750() {
-        let accepted: Arc<[TokenSource]> = Arc::new([HEADER]);
+        let accepted = TokenSources::new([HEADER]);
         assert_eq!(
             challenge(AuthError::MissingToken { accepted }).as_deref(),
             Some("Bearer")
@@ -387,7 +394,7 @@ mod tests {
     fn cookie_rejections_carry_no_bearer_challenge_and_name_the_cookie() {
         let session = TokenSource::cookie("session");
         let missing = AuthError::MissingToken {
-            accepted: Arc::new([session.clone()]),
+            accepted: TokenSources::new([session.clone()]),
         };
         assert_eq!(
             missing.to_string(),
@@ -410,8 +417,8 @@ mod tests {
 
     #[test]
     fn several_sources_are_listed_in_order() {
-        let accepted: Arc<[TokenSource]> =
-            Arc::new([HEADER, TokenSource::cookie("a"), TokenSource::cookie("b")]);
+        let accepted =
+            TokenSources::new([HEADER, TokenSource::cookie("a"), TokenSource::cookie("b")]);
         let missing = AuthError::MissingToken { accepted };
         assert_eq!(
             missing.to_string(),
@@ -419,6 +426,83 @@ mod tests {
              the `a` cookie or the `b` cookie"
         );
         assert_eq!(challenge(missing).as_deref(), Some("Bearer"));
+    }
+
+    /// The body and challenge as they would be worded at run time, from `Display`.
+    fn worded(error: &AuthError) -> (String, Option<String>) {
+        let body = serde_json::json!({ "detail": error.to_string() }).to_string();
+        let description = match error {
+            AuthError::InvalidToken { reason, .. } => Some(("invalid_token", reason.to_string())),
+            AuthError::RevokedToken { .. } => {
+                Some(("invalid_token", "the access token was revoked".to_owned()))
+            }
+            AuthError::SessionEnded { .. } => {
+                Some(("invalid_token", "the session has ended".to_owned()))
+            }
+            AuthError::GrantDenied { .. } => Some(("insufficient_scope", error.to_string())),
+            _ => None,
+        };
+        let challenge = description.map(|(code, description)| {
+            format!("Bearer error=\"{code}\", error_description=\"{description}\"")
+        });
+        (body, challenge)
+    }
+
+    #[test]
+    fn the_prepared_texts_are_the_worded_ones() {
+        use crate::grant::PathError;
+        use crate::TokenType::{Access, Refresh};
+        let down = || Arc::new(Error::Timeout(std::time::Duration::from_secs(1)));
+        let mut errors = vec![
+            AuthError::RevokedToken { origin: HEADER },
+            AuthError::SessionEnded { origin: HEADER },
+            AuthError::GrantDenied { origin: HEADER },
+            AuthError::GrantUnavailable(down()),
+            AuthError::RefreshUnavailable(down()),
+            AuthError::MissingLayer,
+            AuthError::MissingToken {
+                accepted: TokenSources::new([HEADER, TokenSource::cookie("s")]),
+            },
+        ];
+        for reason in [
+            DecodeError::Malformed,
+            DecodeError::DisallowedAlgorithm,
+            DecodeError::BadSignature,
+            DecodeError::Expired,
+            DecodeError::WrongAudience,
+            DecodeError::ForeignOwner,
+            DecodeError::ForeignPool,
+        ]
+        .into_iter()
+        .chain([Access, Refresh].into_iter().flat_map(|expected| {
+            [Access, Refresh].map(|found| DecodeError::WrongType { expected, found })
+        })) {
+            errors.push(AuthError::InvalidToken {
+                origin: HEADER,
+                reason,
+            });
+        }
+        for reason in [
+            PathError::DotSegment,
+            PathError::EncodedSlash,
+            PathError::EncodedDelimiter,
+            PathError::ControlCharacter,
+            PathError::NotUtf8,
+            PathError::Refused,
+        ] {
+            errors.push(AuthError::InvalidPath(reason));
+        }
+        for error in errors {
+            let (body, challenge) = worded(&error);
+            assert_eq!(error.body(), body.as_bytes(), "{error:?}");
+            if !matches!(error, AuthError::MissingToken { .. }) {
+                assert_eq!(
+                    error.challenge().map(|v| v.to_str().unwrap().to_owned()),
+                    challenge,
+                    "{error:?}"
+                );
+            }
+        }
     }
 
     #[test]
