@@ -6,13 +6,18 @@
 //! ```sh
 //! cargo bench --bench instructions --no-run
 //! bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
-//! for work in bare request decode layer refresh cached missing garbage; do for n in 1000 2000; do
+//! for work in bare request decode layer refresh cached missing garbage \
+//!     router_no_auth router_noop_layer router_fresh router_cached router_missing; do for n in 1000 2000; do
 //!   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$work" "$n" 2>&1 | grep Collected
 //! done; done
 //! ```
 //!
 //! The difference between the two counts of one kind of work, divided by 1000, is its cost per
-//! call; start-up cancels out.
+//! call; start-up cancels out. The `router_*` kinds are `perf/`'s `request` and `reject` apps:
+//! an axum `Router` with the layer on its route and a handler taking `StlockUser` (`router_fresh`
+//! with the cache off, so that every request is verified); `router_noop_layer` is the app
+//! without authentication with a layer that does nothing on its route, what axum charges for
+//! any route layer.
 
 #[path = "../tests/it/support/forge.rs"]
 mod forge;
@@ -21,17 +26,21 @@ use std::convert::Infallible;
 use std::hint::black_box;
 
 use axum::body::Body;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
 use forge::{access_token, call_ready, config_for};
 use http::{header, HeaderValue, Request, Response};
 use stlock::refresh::AutoRefresh;
-use stlock::{Client, StlockLayer};
+use stlock::{Client, StlockLayer, StlockUser};
 use tower::Layer;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(work), Some(times)) = (args.next(), args.next()) else {
         eprintln!(
-            "usage: instructions bare|request|decode|layer|refresh|cached|missing|garbage TIMES"
+            "usage: instructions bare|request|decode|layer|refresh|cached|missing|garbage\
+             |router_no_auth|router_noop_layer|router_fresh|router_cached|router_missing TIMES"
         );
         std::process::exit(2);
     };
@@ -56,11 +65,33 @@ fn main() {
     let auth = StlockLayer::from_client(client.clone());
     let mut bare = handler;
     let mut layered = auth.clone().token_cache(0).layer(handler);
-    let mut cached = auth.layer(handler);
+    let mut cached = auth.clone().layer(handler);
     let mut refreshing = auth
+        .clone()
         .auto_refresh(AutoRefresh::cookies())
         .token_cache(0)
         .layer(handler);
+    let routed = |layer: Option<StlockLayer>| {
+        let router = Router::new();
+        match layer {
+            Some(layer) => router.route("/me", get(me)).route_layer(layer),
+            None => router.route("/me", get(anonymous)),
+        }
+        .with_state(())
+    };
+    let mut router_no_auth = routed(None);
+    // What any layer on a route costs in axum: the route boxed once more, and its future.
+    let mut router_noop_layer = Router::new()
+        .route("/me", get(anonymous))
+        .route_layer(tower::layer::util::Identity::new())
+        .with_state(());
+    let mut router_fresh = routed(Some(auth.clone().token_cache(0)));
+    let mut router_cached = routed(Some(auth.clone()));
+    let routed_request = |authorization: Option<&HeaderValue>| {
+        let mut request = request_with(authorization);
+        *request.uri_mut() = http::Uri::from_static("/me");
+        request
+    };
     for _ in 0..times {
         match work.as_str() {
             "request" => drop(black_box(request())),
@@ -74,7 +105,36 @@ fn main() {
                 &mut cached,
                 request_with(Some(&garbage)),
             ))),
+            "router_no_auth" => drop(black_box(call_ready(
+                &mut router_no_auth,
+                routed_request(Some(&bearer)),
+            ))),
+            "router_noop_layer" => drop(black_box(call_ready(
+                &mut router_noop_layer,
+                routed_request(Some(&bearer)),
+            ))),
+            "router_fresh" => drop(black_box(call_ready(
+                &mut router_fresh,
+                routed_request(Some(&bearer)),
+            ))),
+            "router_cached" => drop(black_box(call_ready(
+                &mut router_cached,
+                routed_request(Some(&bearer)),
+            ))),
+            "router_missing" => drop(black_box(call_ready(
+                &mut router_cached,
+                routed_request(None),
+            ))),
             _ => {}
         }
     }
+}
+
+async fn me(user: StlockUser) -> StatusCode {
+    black_box(user.user_id());
+    StatusCode::OK
+}
+
+async fn anonymous() -> StatusCode {
+    StatusCode::OK
 }

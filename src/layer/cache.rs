@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
+use crate::token::unix_now;
 use crate::Claims;
 
 /// How many verified tokens a layer remembers by default.
@@ -89,6 +90,36 @@ impl TokenCache {
 
     fn slot(&self, fingerprint: u64) -> &Slot {
         &self.slots[fingerprint as usize & self.mask]
+    }
+}
+
+/// What a request's first look at the cache found out, so that the long way (parsing the
+/// credentials in full, then verifying) neither reads the clock nor looks the token up again.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Probe {
+    /// The clock, if it was read.
+    pub(crate) now: Option<u64>,
+    /// Whether the token was looked up and missed.
+    pub(crate) missed: bool,
+}
+
+impl Probe {
+    /// The time to judge the token at: the one read at the door, else now.
+    pub(crate) fn now(&self) -> u64 {
+        self.now.unwrap_or_else(unix_now)
+    }
+
+    /// The claims of `token` from `cache`, unless it already missed there.
+    pub(crate) fn get(
+        &self,
+        cache: Option<&TokenCache>,
+        token: &str,
+        now: u64,
+    ) -> Option<Arc<Claims>> {
+        if self.missed {
+            return None;
+        }
+        cache?.get(token.as_bytes(), now)
     }
 }
 

@@ -31,8 +31,10 @@ pin_project! {
     where
         S: Service<Req>,
     {
-        Calling { #[pin] future: S::Future, attach: Option<Attach> },
-        Renewing { renewal: BoxFuture<'static, Renewal>, pending: Option<(S, Req)>, rejection: R },
+        // What only a refresh needs is boxed: every other request moves this future (into
+        // axum's boxed route future, for one), and it should be no larger than it must.
+        Calling { #[pin] future: S::Future, attach: Option<Box<Attach>> },
+        Renewing { renewal: BoxFuture<'static, Renewal>, pending: Option<Box<(S, Req, R)>> },
         Ready { response: Option<Response<B>> },
     }
 }
@@ -67,8 +69,7 @@ where
         Self {
             state: State::Renewing {
                 renewal,
-                pending: Some((service, request)),
-                rejection,
+                pending: Some(Box::new((service, request, rejection))),
             },
         }
     }
@@ -92,25 +93,22 @@ where
                     }
                     return Poll::Ready(Ok(response));
                 }
-                StateProj::Renewing {
-                    renewal,
-                    pending,
-                    rejection,
-                } => {
+                StateProj::Renewing { renewal, pending } => {
                     let renewal = ready!(renewal.as_mut().poll(cx));
-                    let Some((mut service, mut request)) = pending.take() else {
+                    let Some(pending) = pending.take() else {
                         return Poll::Ready(Ok(polled_after_completion()));
                     };
+                    let (mut service, mut request, rejection) = *pending;
                     match renewal {
                         Renewal::Admitted(user, attach) => {
                             request.extensions_mut().insert(user);
                             State::Calling {
                                 future: service.call(request),
-                                attach,
+                                attach: attach.map(Box::new),
                             }
                         }
                         Renewal::Refused(error, attach) => {
-                            let mut response = reject(rejection, &error, request.headers());
+                            let mut response = reject(&rejection, &error, request.headers());
                             if let Some(attach) = attach {
                                 attach.apply(response.headers_mut());
                             }

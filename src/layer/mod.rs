@@ -26,7 +26,7 @@ pub use cache::DEFAULT_TOKEN_CACHE_CAPACITY;
 pub use future::ResponseFuture;
 pub use source::{TokenSource, TokenSources};
 
-use cache::TokenCache;
+use cache::{Probe, TokenCache};
 
 /// A Tower layer that verifies the access token of each request and puts the
 /// [`StlockUser`] into its extensions.
@@ -292,15 +292,16 @@ impl<R: RejectionHandler> StlockLayer<R> {
     }
 
     fn authenticate(&self, headers: &http::HeaderMap) -> Authenticated {
-        if let Some(user) = self.cached_user(headers) {
-            return Authenticated::User(user);
-        }
+        let probe = match self.cached_user(headers) {
+            Ok(user) => return Authenticated::User(user),
+            Err(probe) => probe,
+        };
         match find_token(&self.sources, headers) {
             (Found::Token(token), index) => match &self.refresh {
                 Some(refresher) => refresher
-                    .judge(token, index, headers, self.cache.as_deref())
+                    .judge(token, index, headers, self.cache.as_deref(), probe)
                     .into(),
-                None => match self.verify(token) {
+                None => match self.verify(token, probe) {
                     Ok(claims) => {
                         Authenticated::User(StlockUser::new(claims, &self.sources, index))
                     }
@@ -335,36 +336,52 @@ impl<R: RejectionHandler> StlockLayer<R> {
 impl<R> StlockLayer<R> {
     /// The user of a repeat bearer token, straight from the verified-token cache: the common
     /// case, served without parsing or checking the header beyond finding the token (the bytes
-    /// equal a token verified before). `None` sends the request the long way: no cache, a first
-    /// source other than the header, a token not remembered, or one due for a refresh.
-    fn cached_user(&self, headers: &http::HeaderMap) -> Option<StlockUser> {
-        let cache = self.cache.as_deref()?;
-        if !self.sources.first()?.is_authorization_header() {
-            return None;
+    /// equal a token verified before). An error sends the request the long way, with what the
+    /// look found out: no cache, a first source other than the header, a token not remembered,
+    /// or one due for a refresh.
+    fn cached_user(&self, headers: &http::HeaderMap) -> Result<StlockUser, Probe> {
+        let mut probe = Probe::default();
+        let Some(cache) = self.cache.as_deref() else {
+            return Err(probe);
+        };
+        if !self
+            .sources
+            .first()
+            .is_some_and(TokenSource::is_authorization_header)
+        {
+            return Err(probe);
         }
+        let Some(token) = source::bearer_bytes(headers) else {
+            return Err(probe);
+        };
+        // The clock only once there is a token: a request without one is turned away without.
         let now = unix_now();
-        let claims = cache.get(source::bearer_bytes(headers)?, now)?;
+        probe.now = Some(now);
+        let Some(claims) = cache.get(token, now) else {
+            probe.missed = true;
+            return Err(probe);
+        };
         if self
             .refresh
             .as_ref()
             .is_some_and(|refresher| refresher.due(&claims, now))
         {
-            return None;
+            return Err(probe);
         }
-        Some(StlockUser::new(claims, &self.sources, 0))
+        Ok(StlockUser::new(claims, &self.sources, 0))
     }
 
     /// The claims of a valid, unexpired access token: from the cache, else from the decoder
     /// (and then offered to the cache).
-    fn verify(&self, token: &str) -> Result<Arc<Claims>, DecodeError> {
-        let now = unix_now();
+    fn verify(&self, token: &str, probe: Probe) -> Result<Arc<Claims>, DecodeError> {
+        let now = probe.now();
         let decoder = self.client.decoder();
         let Some(cache) = &self.cache else {
             return decoder
                 .verify(token, TokenType::Access, Some(now))
                 .map(Arc::new);
         };
-        if let Some(claims) = cache.get(token.as_bytes(), now) {
+        if let Some(claims) = probe.get(Some(cache), token, now) {
             return Ok(claims);
         }
         let claims = Arc::new(decoder.verify(token, TokenType::Access, Some(now))?);

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use http::{header, HeaderMap};
+use http::{header, HeaderMap, HeaderValue};
 
+use crate::rejection::json_headers;
 use crate::token::MAX_TOKEN_LEN;
 
 /// A place a request may carry its access token. See
@@ -75,6 +76,9 @@ struct Prepared {
     list: Box<[TokenSource]>,
     /// The JSON body of [`AuthError::MissingToken`](crate::AuthError::MissingToken).
     missing_body: Bytes,
+    /// Its headers: the body's type and length, and a `Bearer` challenge when the
+    /// `Authorization` header is accepted.
+    missing_headers: HeaderMap,
 }
 
 impl TokenSources {
@@ -88,10 +92,22 @@ impl TokenSources {
             "authentication required: no access token in {}",
             Listed(&list)
         );
-        let missing_body = serde_json::json!({ "detail": detail }).to_string().into();
+        let missing_body: Bytes = serde_json::json!({ "detail": detail }).to_string().into();
+        // RFC 6750's challenge, for clients of the header; one with a cookie has no use for it.
+        let challenge = list
+            .iter()
+            .any(TokenSource::is_authorization_header)
+            .then(|| HeaderValue::from_static("Bearer"));
+        let mut missing_headers = json_headers(challenge);
+        // Prepared once, the length spares every rejection's server counting the body.
+        missing_headers.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(missing_body.len()),
+        );
         Self(Arc::new(Prepared {
             list: list.into(),
             missing_body,
+            missing_headers,
         }))
     }
 
@@ -104,6 +120,11 @@ impl TokenSources {
     /// The JSON body saying that none of them holds a token.
     pub(crate) fn missing_body(&self) -> Bytes {
         self.0.missing_body.clone()
+    }
+
+    /// The headers of the response saying so.
+    pub(crate) fn missing_headers(&self) -> &HeaderMap {
+        &self.0.missing_headers
     }
 }
 

@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use super::{
     AutoRefresh, Mode, RefreshOutcome, SessionCookies, ACCESS_TOKEN_HEADER, REFRESH_TOKEN_HEADER,
 };
-use crate::layer::cache::TokenCache;
+use crate::layer::cache::{Probe, TokenCache};
 use crate::layer::source::Found;
 use crate::token::unix_now;
 use crate::{
@@ -121,6 +121,7 @@ impl Refresher {
         index: usize,
         headers: &HeaderMap,
         cache: Option<&TokenCache>,
+        probe: Probe,
     ) -> Judged {
         let origin = || {
             self.sources
@@ -129,8 +130,8 @@ impl Refresher {
                 .unwrap_or(TokenSource::AuthorizationHeader)
         };
         let decoder = self.client.decoder();
-        let now = unix_now();
-        let claims = match cache.and_then(|cache| cache.get(token.as_bytes(), now)) {
+        let now = probe.now();
+        let claims = match probe.get(cache, token, now) {
             Some(claims) => claims,
             None => match decoder.decode_ignoring_expiry(token, TokenType::Access) {
                 Ok(claims) => {

@@ -160,8 +160,9 @@ impl AuthError {
         let header_origin = match self {
             AuthError::MissingToken { accepted } => {
                 return accepted
-                    .accept_authorization_header()
-                    .then(|| HeaderValue::from_static("Bearer"));
+                    .missing_headers()
+                    .get(header::WWW_AUTHENTICATE)
+                    .cloned();
             }
             AuthError::MalformedCredentials { origin, reason } => {
                 if !origin.is_authorization_header() {
@@ -185,18 +186,37 @@ impl AuthError {
     /// The response of stlock's own rejection: status, JSON body and challenge, built from
     /// prepared texts.
     fn response(&self) -> Response {
-        let mut response = Response::new(Body::from(self.body()));
+        let (body, headers) = match self {
+            // The commonest rejection, which a flood of requests without credentials makes:
+            // its whole head is prepared with the layer, and cloning a map costs less than
+            // filling one.
+            AuthError::MissingToken { accepted } => {
+                (accepted.missing_body(), accepted.missing_headers().clone())
+            }
+            _ => {
+                let body = self.body();
+                let headers = json_headers(self.challenge());
+                (body, headers)
+            }
+        };
+        let mut response = Response::new(Body::from(body));
         *response.status_mut() = self.status();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if let Some(challenge) = self.challenge() {
-            headers.insert(header::WWW_AUTHENTICATE, challenge);
-        }
+        *response.headers_mut() = headers;
         response
     }
+}
+
+/// The headers of a JSON rejection: its type, and the `WWW-Authenticate` challenge if any.
+pub(crate) fn json_headers(challenge: Option<HeaderValue>) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(3);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(challenge) = challenge {
+        headers.insert(header::WWW_AUTHENTICATE, challenge);
+    }
+    headers
 }
 
 impl IntoResponse for AuthError {

@@ -5,8 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use base64_simd::{AsOut as _, URL_SAFE_NO_PAD};
 use ring::hmac;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -127,8 +126,10 @@ impl BorrowedClaims<'_> {
 const HEADER_ROOM: usize = 256;
 /// Room for decoded claims on the stack: STLock's are about 260 bytes.
 const CLAIMS_ROOM: usize = 512;
-/// The longest HMAC tag (HS512).
-const TAG_ROOM: usize = 64;
+/// Room for the longest HMAC tag (HS512's 64 bytes), as the decoder bounds it from its base64
+/// length before decoding (66 bytes).
+const TAG_ROOM: usize =
+    URL_SAFE_NO_PAD.estimated_decoded_length(URL_SAFE_NO_PAD.encoded_length(64));
 
 impl TokenDecoder {
     /// Prepares the keys of `config`'s algorithms (HMAC only; `Config` accepts no other).
@@ -156,7 +157,12 @@ impl TokenDecoder {
                     format!(r#"{{"typ":"JWT","alg":"{alg}"}}"#),
                     format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#),
                 ]
-                .map(|json| (URL_SAFE_NO_PAD.encode(json).into_boxed_str(), index))
+                .map(|json| {
+                    (
+                        URL_SAFE_NO_PAD.encode_to_string(json).into_boxed_str(),
+                        index,
+                    )
+                })
             })
             .collect();
         Self {
@@ -235,11 +241,8 @@ impl TokenDecoder {
         // The signature before anything in the payload is looked at. A signature that is not
         // canonical base64url cannot be the service's: a bad signature, as a mismatch is.
         let mut tag = [0u8; TAG_ROOM];
-        let tag_len = URL_SAFE_NO_PAD
-            .decode_slice(signature, &mut tag)
-            .map_err(|_| DecodeError::BadSignature)?;
-        hmac::verify(key, message.as_bytes(), &tag[..tag_len])
-            .map_err(|_| DecodeError::BadSignature)?;
+        let tag = decode_within(signature, &mut tag).ok_or(DecodeError::BadSignature)?;
+        hmac::verify(key, message.as_bytes(), tag).map_err(|_| DecodeError::BadSignature)?;
 
         let mut room = [0u8; CLAIMS_ROOM];
         let claims_json = decode_into(payload, &mut room).ok_or(DecodeError::Malformed)?;
@@ -301,7 +304,7 @@ impl TokenDecoder {
         }
         let alg = token
             .split_once('.')
-            .and_then(|(header, _)| URL_SAFE_NO_PAD.decode(header).ok())
+            .and_then(|(header, _)| URL_SAFE_NO_PAD.decode_to_vec(header).ok())
             .and_then(|json| serde_json::from_slice::<JustAlg>(&json).ok());
         match alg.map(|header| Algorithm::from_str(&header.alg)) {
             Some(Ok(alg)) if self.keys.iter().any(|(accepted, _)| *accepted == alg) => {
@@ -316,12 +319,23 @@ impl TokenDecoder {
 /// `segment` base64url-decoded (no padding, canonical), into `room` when it fits, else onto the
 /// heap; `None` when it is not base64url.
 fn decode_into<'r>(segment: &str, room: &'r mut [u8]) -> Option<Cow<'r, [u8]>> {
-    if base64::decoded_len_estimate(segment.len()) <= room.len() {
-        let len = URL_SAFE_NO_PAD.decode_slice(segment, room).ok()?;
-        Some(Cow::Borrowed(&room[..len]))
-    } else {
-        URL_SAFE_NO_PAD.decode(segment).ok().map(Cow::Owned)
+    if URL_SAFE_NO_PAD.estimated_decoded_length(segment.len()) > room.len() {
+        return URL_SAFE_NO_PAD.decode_to_vec(segment).ok().map(Cow::Owned);
     }
+    decode_within(segment, room).map(Cow::Borrowed)
+}
+
+/// `segment` base64url-decoded (no padding, canonical) into `room`; `None` when it is not
+/// base64url or might not fit (a bound from its length alone, checked before decoding, which
+/// panics on a short buffer).
+fn decode_within<'r>(segment: &str, room: &'r mut [u8]) -> Option<&'r [u8]> {
+    if URL_SAFE_NO_PAD.estimated_decoded_length(segment.len()) > room.len() {
+        return None;
+    }
+    let decoded = URL_SAFE_NO_PAD
+        .decode(segment.as_bytes(), room.as_out())
+        .ok()?;
+    Some(decoded)
 }
 
 /// Seconds since the Unix epoch (0 for a clock set before 1970, which then finds every token
@@ -482,9 +496,7 @@ mod tests {
 
     #[test]
     fn alg_none_is_refused() {
-        let b64 = |v: serde_json::Value| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-        };
+        let b64 = |v: serde_json::Value| URL_SAFE_NO_PAD.encode_to_string(v.to_string());
         let header = b64(serde_json::json!({"typ": "JWT", "alg": "none"}));
         let payload = b64(serde_json::to_value(claims(TokenType::Access)).unwrap());
         for token in [

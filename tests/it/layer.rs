@@ -68,6 +68,11 @@ fn assert_missing_token(answer: &Answer) {
     assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
     assert_eq!(answer.detail(), missing_header_token().to_string());
     assert!(answer.detail().contains("Authorization: Bearer"));
+    // The head is prepared with the layer, its length too: it must be this body's.
+    assert_eq!(
+        answer.header("content-length"),
+        Some(answer.text.len().to_string().as_str())
+    );
 }
 
 #[track_caller]
