@@ -235,13 +235,14 @@ fn from_authorization(headers: &HeaderMap) -> Found<'_> {
         Ok(value) if value.is_ascii() => value,
         _ => return Found::Malformed("the Authorization header is not visible ASCII"),
     };
-    let value = value.trim();
+    // ASCII by now, so ASCII whitespace is all the whitespace there is.
+    let value = value.trim_ascii();
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         // Another scheme (Basic, …) is no bearer token; other middleware may want it.
         return Found::Absent;
     }
-    let token = rest.trim();
+    let token = rest.trim_ascii_start();
     let spaced = memchr::memchr2(b' ', b'\t', token.as_bytes()).is_some();
     match token {
         "" => Found::Malformed("the Bearer scheme is not followed by a token"),
