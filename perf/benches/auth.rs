@@ -15,6 +15,8 @@
 //!   runtime. The request is built outside the timed part (`iter_batched`), and the response
 //!   dropped outside it, for every entry alike; so each entry times routing, the middleware,
 //!   the handler and building the response. `no_auth` is stlock's baseline;
+//!   `no_auth_route_layer` is it with a layer that does nothing on its route, what axum itself
+//!   charges for any route layer;
 //!   `stlock_layer` sends a token never sent before, signed outside the timed part, so no cache
 //!   can serve it; `stlock_layer_cached` sends the same token every time, which stlock's
 //!   verified-token cache (on by default) serves. Each peer has its own baseline, the same app
@@ -75,6 +77,13 @@ fn request(c: &mut Criterion) {
         &rt,
         "no_auth",
         apps::stlock::no_auth_router(),
+        || get::<Body>(Some(&fixed)),
+    );
+    bench_app(
+        &mut group,
+        &rt,
+        "no_auth_route_layer",
+        apps::stlock::no_auth_route_layer_router(),
         || get::<Body>(Some(&fixed)),
     );
     let mut minter = Minter::new();
@@ -249,7 +258,9 @@ fn bench_expecting<S, B, R>(
         b.to_async(rt).iter_batched(
             &mut setup,
             |request| app.clone().oneshot(request),
-            BatchSize::SmallInput,
+            // Built 64 at a time: few enough to stay in the CPU's caches, as a request a server
+            // has just parsed is, rather than thousands of them fetched cold from memory.
+            BatchSize::NumIterations(64),
         )
     });
 }

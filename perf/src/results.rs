@@ -12,9 +12,17 @@ pub struct HttpLoad {
     pub threads: u32,
     pub connections: u32,
     pub duration_secs: u64,
+    /// How many times each case ran, the cases taking turns; `runs` holds each case's median
+    /// run by requests per second.
+    #[serde(default = "one_round")]
+    pub rounds: u32,
     /// How many distinct tokens the fresh-token runs cycle through.
     pub distinct_tokens: u64,
     pub runs: Vec<WrkRun>,
+}
+
+fn one_round() -> u32 {
+    1
 }
 
 /// One wrk run: a server setup and the tokens it was sent.
@@ -60,6 +68,9 @@ pub struct EmulatorLoad {
     pub argon2_verify_ms: f64,
     /// How many verifications ran to find that median.
     pub argon2_samples: u32,
+    /// Verifications per second with every core verifying at once, no emulator around them:
+    /// what the machine really hashes when its cores share caches and memory.
+    pub argon2_all_cores_per_sec: f64,
     /// Logins measured.
     pub logins: Rate,
     /// Refreshes measured.

@@ -47,3 +47,12 @@ pub fn refreshing_router() -> Router {
 pub fn no_auth_router() -> Router {
     Router::new().route(PATH, get(anonymous)).with_state(())
 }
+
+/// The route without authentication, with a layer that does nothing on it: what axum charges
+/// for a route layer, whatever the layer does.
+pub fn no_auth_route_layer_router() -> Router {
+    Router::new()
+        .route(PATH, get(anonymous))
+        .route_layer(tower::layer::util::Identity::new())
+        .with_state(())
+}

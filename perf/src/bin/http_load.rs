@@ -4,8 +4,12 @@
 //!
 //! ```sh
 //! http_load --out target/perf/http_load.json [--work-dir target/perf] [--duration 10] \
-//!     [--warmup 2] [--threads 1] [--connections 64] [--tokens 100000]
+//!     [--warmup 2] [--threads 1] [--connections 64] [--tokens 100000] [--rounds 3]
 //! ```
+//!
+//! The cases take turns, `--rounds` times, and each case's median run is kept: a shared
+//! machine's speed drifts by tens of percent over a minute, and taking turns spreads the drift
+//! over every case alike.
 //!
 //! Each case starts its own server process (the `load_server` beside this binary), waits for
 //! the line saying it listens, warms it up with a short wrk run, measures with a bounded one,
@@ -32,6 +36,7 @@ struct Settings {
     threads: u32,
     connections: u32,
     tokens: u64,
+    rounds: u32,
 }
 
 fn main() {
@@ -56,26 +61,37 @@ fn main() {
         ("stlock_fresh", "stlock", &fresh),
         ("stlock_repeat", "stlock", &repeat),
     ];
-    let mut runs = Vec::new();
-    for (case, auth, tokens) in cases {
-        let run = run_case(&settings, case, auth, tokens);
-        eprintln!(
-            "http_load: {case}: {:.0} requests/s, p99 {} µs, {} errors",
-            run.requests_per_sec(),
-            run.latency_us.p99,
-            run.errors
-        );
-        runs.push(run);
+    let mut by_case: Vec<Vec<WrkRun>> = vec![Vec::new(); cases.len()];
+    for round in 1..=settings.rounds {
+        for ((case, auth, tokens), runs) in cases.iter().zip(&mut by_case) {
+            let run = run_case(&settings, case, auth, tokens);
+            eprintln!(
+                "http_load: round {round}: {case}: {:.0} requests/s, p99 {} µs, {} errors",
+                run.requests_per_sec(),
+                run.latency_us.p99,
+                run.errors
+            );
+            runs.push(run);
+        }
     }
+    let runs = by_case.into_iter().filter_map(median_run).collect();
     let load = HttpLoad {
         wrk_version,
         threads: settings.threads,
         connections: settings.connections,
         duration_secs: settings.duration,
+        rounds: settings.rounds,
         distinct_tokens: settings.tokens,
         runs,
     };
     results::write(&settings.out, &load).expect("the results file");
+}
+
+/// The run of median throughput (the lower of the two middle ones for an even count).
+fn median_run(mut runs: Vec<WrkRun>) -> Option<WrkRun> {
+    runs.sort_by(|a, b| a.requests_per_sec().total_cmp(&b.requests_per_sec()));
+    let middle = runs.len().checked_sub(1)? / 2;
+    Some(runs.swap_remove(middle))
 }
 
 fn settings() -> Result<Settings, String> {
@@ -87,6 +103,7 @@ fn settings() -> Result<Settings, String> {
         "threads",
         "connections",
         "tokens",
+        "rounds",
     ])?;
     let out = PathBuf::from(args.required("out")?);
     let work_dir = match args.get("work-dir") {
@@ -103,6 +120,7 @@ fn settings() -> Result<Settings, String> {
         threads: args.parsed_or("threads", 1)?,
         connections: args.parsed_or("connections", 64)?,
         tokens: args.parsed_or("tokens", 100_000)?,
+        rounds: args.parsed_or::<u32>("rounds", 3)?.max(1),
     })
 }
 

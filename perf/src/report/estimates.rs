@@ -7,10 +7,11 @@ use std::path::Path;
 use serde::Deserialize;
 
 /// Every benchmark of `benches/auth.rs`, as `GROUP/FUNCTION`.
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 17] = [
     DECODE_STLOCK,
     DECODE_RAW,
     NO_AUTH,
+    NO_AUTH_ROUTE_LAYER,
     STLOCK_LAYER,
     STLOCK_CACHED,
     JWT_AUTHORIZER,
@@ -29,6 +30,7 @@ pub const ALL: [&str; 16] = [
 pub const DECODE_STLOCK: &str = "decode/stlock";
 pub const DECODE_RAW: &str = "decode/jsonwebtoken_raw";
 pub const NO_AUTH: &str = "request/no_auth";
+pub const NO_AUTH_ROUTE_LAYER: &str = "request/no_auth_route_layer";
 pub const STLOCK_LAYER: &str = "request/stlock_layer";
 pub const STLOCK_CACHED: &str = "request/stlock_layer_cached";
 pub const JWT_AUTHORIZER: &str = "request/jwt_authorizer";
