@@ -2,6 +2,7 @@
 //! replicas of an app sharing both.
 
 pub mod app;
+pub mod logs;
 pub mod redis_server;
 
 use std::future::Future;
