@@ -1,0 +1,182 @@
+//! The Redis side of coordination: two small scripts, each one round trip and atomic, every
+//! call under a deadline, every answer (or its absence) recorded in [`Health`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{Client, RedisResult, Script, Value};
+use tokio::sync::OnceCell;
+
+use crate::builder::Settings;
+use crate::error::Failure;
+use crate::health::Health;
+use crate::keys::Keys;
+
+/// Takes the lock unless an outcome is already there, in one step: a replica that looked for
+/// the outcome, found none and only then took the lock could take it just after the holder
+/// stored the outcome and let go, and present a refresh token already spent.
+///
+/// KEYS: the lock, the outcome. ARGV: the owner, the expiry in ms, and a stored value that did
+/// not open (empty if none), which counts as no outcome. Answers the outcome, `1` (the lock is
+/// ours) or `0` (another replica holds it).
+const ACQUIRE: &str = r"
+local outcome = redis.call('GET', KEYS[2])
+if outcome and outcome ~= ARGV[3] then return outcome end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+-- Ours already: a call made again because its answer was lost.
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+";
+
+/// Stores the outcome, if there is one, and only then lets go of the lock, if it is still ours
+/// (a lock that lapsed may be another replica's by now): a replica polling sees either the lock
+/// or the outcome, never neither.
+///
+/// KEYS: the lock, the outcome. ARGV: the owner, then the sealed outcome and how long to keep
+/// it in ms, when there is one.
+const FINISH: &str = r"
+if ARGV[2] then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+";
+
+/// What [`Commands::acquire`] found.
+pub(crate) enum Acquired {
+    /// The sealed outcome another replica stored.
+    Outcome(Vec<u8>),
+    /// The lock is ours: call the service.
+    Lock,
+    /// Another replica holds the lock.
+    Held,
+}
+
+pub(crate) struct Commands {
+    client: Client,
+    settings: Settings,
+    /// Made on first use, inside the runtime (the manager spawns a task of its own); it then
+    /// connects again by itself after a failure.
+    manager: OnceCell<ConnectionManager>,
+    acquire: Script,
+    finish: Script,
+    pub(crate) health: Health,
+}
+
+impl Commands {
+    pub(crate) fn new(client: Client, settings: Settings) -> Self {
+        Self {
+            client,
+            settings,
+            manager: OnceCell::new(),
+            acquire: Script::new(ACQUIRE),
+            finish: Script::new(FINISH),
+            health: Health::new(),
+        }
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The outcome stored for `keys` (unless it is `unopened`, a value that did not open),
+    /// else the lock if it is free, else word that it is held.
+    pub(crate) async fn acquire(
+        &self,
+        keys: &Keys,
+        owner: &str,
+        unopened: &[u8],
+    ) -> Result<Acquired, Failure> {
+        let mut invocation = self.acquire.prepare_invoke();
+        invocation
+            .key(&keys.lock)
+            .key(&keys.outcome)
+            .arg(owner)
+            .arg(millis(self.settings.lock_expiry))
+            .arg(unopened);
+        let answer: Value = self
+            .call(|mut connection| {
+                let invocation = &invocation;
+                async move { invocation.invoke_async(&mut connection).await }
+            })
+            .await?;
+        match answer {
+            Value::BulkString(outcome) => Ok(Acquired::Outcome(outcome)),
+            Value::Int(1) => Ok(Acquired::Lock),
+            Value::Int(0) => Ok(Acquired::Held),
+            _ => Err(Failure::Unexpected),
+        }
+    }
+
+    /// Stores `outcome` (sealed, kept for the given time), if there is one, and lets go of the
+    /// lock if `owner` still holds it.
+    pub(crate) async fn finish(
+        &self,
+        keys: &Keys,
+        owner: &str,
+        outcome: Option<(Vec<u8>, Duration)>,
+    ) -> Result<(), Failure> {
+        let mut invocation = self.finish.prepare_invoke();
+        invocation.key(&keys.lock).key(&keys.outcome).arg(owner);
+        if let Some((value, keep)) = outcome {
+            invocation.arg(value).arg(millis(keep));
+        }
+        self.call(|mut connection| {
+            let invocation = &invocation;
+            async move {
+                invocation
+                    .invoke_async::<Value>(&mut connection)
+                    .await
+                    .map(drop)
+            }
+        })
+        .await
+    }
+
+    /// Runs one call on the shared connection, within [`Settings::call_deadline`]. A call that
+    /// finds the connection dropped (Redis restarted, say) is made once more on the connection
+    /// the manager makes anew, so that a Redis back up costs no request its coordination. Both
+    /// scripts may run twice: taking a lock that is already ours, or storing the same outcome
+    /// again, changes nothing.
+    async fn call<T, F, Fut>(&self, command: F) -> Result<T, Failure>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let deadline = self.settings.call_deadline();
+        let run = async {
+            let connection = self
+                .manager
+                .get_or_try_init(|| async {
+                    ConnectionManager::new_lazy_with_config(
+                        self.client.clone(),
+                        self.settings.connection_config(),
+                    )
+                })
+                .await?
+                .clone();
+            match command(connection.clone()).await {
+                Err(error) if error.is_connection_dropped() || error.is_io_error() => {
+                    command(connection).await
+                }
+                answer => answer,
+            }
+        };
+        let result = match tokio::time::timeout(deadline, run).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => Err(Failure::Command(error)),
+            Err(_) => Err(Failure::TimedOut(deadline)),
+        };
+        match &result {
+            Ok(_) => self.health.answered(),
+            Err(failure) => self.health.failed(failure),
+        }
+        result
+    }
+}
+
+/// A duration as Redis's whole milliseconds, at least one (`PX 0` is an error).
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}

@@ -1,0 +1,55 @@
+//! Refresh coordination across the replicas of an app, through Redis, for
+//! [`stlock`]'s auto-refresh.
+//!
+//! STLock rotates refresh tokens on every use and takes a used one presented again for theft,
+//! ending the session. A browser's parallel requests carrying the same expired token may land on
+//! different replicas behind a load balancer; [`stlock::refresh::InProcessStore`] coordinates
+//! the requests of one process only, so each replica would refresh and the user would be signed
+//! out. [`RedisStore`] makes exactly one replica call the service per refresh token and hands its
+//! outcome to every other one, through a Redis all replicas share:
+//!
+//! ```no_run
+//! use stlock::refresh::AutoRefresh;
+//! use stlock_redis::RedisStore;
+//!
+//! # fn wire(auth: stlock::StlockLayer) -> Result<(), stlock_redis::BuildError> {
+//! let auth = auth.auto_refresh(
+//!     AutoRefresh::cookies().store(RedisStore::builder("redis://redis.internal:6379/").build()?),
+//! );
+//! # drop(auth); Ok(()) }
+//! ```
+//!
+//! - **One refresh**: the first replica takes a lock in Redis (`SET NX PX`, atomically with a
+//!   look for an outcome already there), calls the service, and stores the outcome; the others
+//!   poll for it, bounded by the lock's expiry. A holder that fails (the service unreachable) or
+//!   dies lets the next one take the lock.
+//! - **Nothing readable in Redis**: keys hold the SHA-256 of the refresh token, never the token;
+//!   a stored outcome is sealed with XChaCha20-Poly1305 under a key derived from the old refresh
+//!   token, bound to its Redis key. Reading Redis yields no token; a value copied to another key
+//!   or altered is ignored.
+//! - **Redis down**: every Redis call has a deadline; on an error or timeout the refresh is
+//!   coordinated in this process only, so no request fails for Redis alone. One warning per
+//!   outage, and [`RedisStore::fallbacks`] to alert on.
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod builder;
+mod commands;
+mod error;
+mod health;
+mod keys;
+mod seal;
+mod store;
+
+pub use builder::{
+    RedisStoreBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_EXPIRY,
+    DEFAULT_POLL_INTERVAL, DEFAULT_PREFIX,
+};
+pub use error::{BuildError, LockWaitExpired};
+pub use store::RedisStore;
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,209 @@
+//! The emulator, users with an expired access token, and replicas of one app: each its own
+//! `StlockLayer` with cookie auto-refresh and its own `RedisStore`, on its own loopback port.
+
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use http::header::SET_COOKIE;
+use http::{HeaderMap, StatusCode};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+use stlock::refresh::AutoRefresh;
+use stlock::{Client, Registration, StlockLayer, StlockUser, TokenPair, User};
+use stlock_emulator::{Emulator, HashCost};
+use stlock_redis::{RedisStore, RedisStoreBuilder};
+use tokio::net::TcpListener;
+
+use super::within;
+
+pub struct Replicas {
+    pub emu: Emulator,
+    pub client: Client,
+    pub bases: Vec<String>,
+    pub stores: Vec<RedisStore>,
+}
+
+/// An answer read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+/// A user signed in, and an access token of theirs that expired a minute ago (past the leeway).
+pub struct Session {
+    pub user: User,
+    pub pair: TokenPair,
+    pub expired: String,
+}
+
+async fn me(user: StlockUser) -> String {
+    user.user_id().to_owned()
+}
+
+impl Replicas {
+    /// `count` replicas on one emulator, each with a store from `store` for the Redis at `url`.
+    pub async fn start(
+        count: usize,
+        url: &str,
+        store: impl Fn(RedisStoreBuilder) -> RedisStoreBuilder,
+    ) -> Self {
+        let emu = within(Emulator::builder().hash_cost(HashCost::Fast).start())
+            .await
+            .expect("emulator starts");
+        let client = Client::new(emu.config()).expect("client");
+        let mut bases = Vec::new();
+        let mut stores = Vec::new();
+        for _ in 0..count {
+            let redis = store(RedisStore::builder(url)).build().expect("a store");
+            let auth = StlockLayer::from_client(client.clone())
+                .auto_refresh(AutoRefresh::cookies().store(redis.clone()));
+            let app = Router::new().route("/me", get(me)).route_layer(auth);
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            bases.push(format!("http://{addr}"));
+            stores.push(redis);
+        }
+        Self {
+            emu,
+            client,
+            bases,
+            stores,
+        }
+    }
+
+    /// How many refreshes the emulator has served.
+    pub fn refreshes(&self) -> u64 {
+        self.emu
+            .counts(&self.emu.credentials().user_pool_id)
+            .expect("counts")
+            .refreshes
+    }
+
+    pub async fn session(&self, name: &str) -> Session {
+        let user = within(self.client.register(&Registration::new(
+            name,
+            format!("{name}@example.com"),
+            phone_of(name),
+            "pw",
+        )))
+        .await
+        .expect("register");
+        let pair = within(self.client.login(name, "pw")).await.expect("login");
+        let creds = self.emu.credentials();
+        let exp = now() - 60;
+        let claims = json!({
+            "jti": "7afdb39b-3d6f-42e3-8555-66168dca7340",
+            "exp": exp,
+            "iat": exp - 600,
+            "type": "ACCESS",
+            "aud": "USER",
+            "sub": user.id,
+            "owner_sub": creds.owner_id,
+            "user_pool_sub": creds.user_pool_id,
+        });
+        let expired = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(creds.jwt_secret.expose().as_bytes()),
+        )
+        .expect("HMAC signing");
+        Session {
+            user,
+            pair,
+            expired,
+        }
+    }
+
+    /// `requests` concurrent `GET /me` with the session's expired access cookie and its refresh
+    /// cookie, spread over the replicas in `targets` in turn.
+    pub async fn storm(
+        &self,
+        session: &Session,
+        requests: usize,
+        targets: &[usize],
+    ) -> Vec<Answer> {
+        let cookie = format!(
+            "stlock_access={}; stlock_refresh={}",
+            session.expired, session.pair.refresh_token
+        );
+        let http = reqwest::Client::new();
+        let sent: Vec<_> = (0..requests)
+            .map(|n| {
+                let url = format!("{}/me", self.bases[targets[n % targets.len()]]);
+                let request = http.get(url).header("cookie", cookie.clone());
+                tokio::spawn(async move {
+                    let response = request.send().await.expect("the app answers");
+                    Answer {
+                        status: response.status(),
+                        headers: response.headers().clone(),
+                        text: response.text().await.expect("body"),
+                    }
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for answer in sent {
+            answers.push(within(answer).await.expect("the request task"));
+        }
+        answers
+    }
+}
+
+/// The pair an answer set in its two cookies.
+#[track_caller]
+pub fn pair_set_by(answer: &Answer) -> TokenPair {
+    let value = |name: &str| {
+        answer
+            .headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|header| header.to_str().ok())
+            .filter_map(|header| header.split(';').next())
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no {name} cookie in {:?}", answer.headers))
+    };
+    TokenPair {
+        access_token: value("stlock_access"),
+        refresh_token: value("stlock_refresh"),
+    }
+}
+
+/// Asserts that every answer is the user's 200 and sets the same new pair, and returns it.
+#[track_caller]
+pub fn one_new_pair(answers: &[Answer], session: &Session) -> TokenPair {
+    let first = pair_set_by(&answers[0]);
+    for answer in answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        assert_eq!(answer.text, session.user.id);
+        assert_eq!(
+            pair_set_by(answer),
+            first,
+            "every answer sets the same pair"
+        );
+    }
+    assert_ne!(first.refresh_token, session.pair.refresh_token);
+    first
+}
+
+/// A phone number of 11 digits derived from the name, distinct per name in practice.
+fn phone_of(name: &str) -> String {
+    let hash = name
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    format!("7{:010}", hash % 10_000_000_000)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// A short lock expiry, for tests that wait for a lock to lapse.
+pub const SHORT_LOCK: Duration = Duration::from_secs(1);
