@@ -6,7 +6,7 @@ use stlock::refresh::{RefreshOutcome, RefreshStore};
 use tokio::time::Instant;
 
 use crate::support::app::{one_new_pair, Replicas};
-use crate::support::logs::Captured;
+use crate::support::logs::Capture;
 use crate::support::redis_server::RedisServer;
 use crate::support::within;
 
@@ -15,7 +15,7 @@ const BACK: &str = "Redis answers again";
 
 #[tokio::test]
 async fn with_redis_down_requests_still_succeed_and_coordination_returns_with_redis() {
-    let (logs, _guard) = Captured::start();
+    let logs = Capture::start(tracing::Level::INFO);
     let mut redis = RedisServer::start().await;
     let replicas = Replicas::start(3, &redis.url(), |store| store).await;
     let session = replicas.session("before").await;

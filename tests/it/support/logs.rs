@@ -1,17 +1,50 @@
-//! What `tracing` writes while a piece of work runs, captured as text.
+//! What `tracing` writes on this thread while a test looks, captured as text. Shared with
+//! stlock-redis's tests (`#[path]`).
+//!
+//! One subscriber, installed once for the whole process, routes each event to the capture of
+//! the thread it happens on, if any. Not a subscriber per test (`with_default`): with tests on
+//! parallel threads each making and dropping its own, `tracing`'s cache of which call sites are
+//! enabled is rebuilt concurrently, and a test can then find its own event never delivered.
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 
-use tracing::Level;
+use tracing::subscriber::Interest;
+use tracing::{Level, Metadata};
+use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
+use tracing_subscriber::Layer as _;
 
-/// Everything the subscriber writes, kept for the test to read.
+thread_local! {
+    /// The capture running on this thread: the most verbose level it keeps, and its text.
+    static CURRENT: RefCell<Option<(Level, Buffer)>> = const { RefCell::new(None) };
+}
+
+/// Everything logged on a thread while its capture runs.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+struct Buffer(Arc<Mutex<Vec<u8>>>);
 
-impl Write for Captured {
+impl Buffer {
+    fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// The writer of the process's subscriber: this thread's capture, else nowhere.
+struct ToCurrent;
+
+impl Write for ToCurrent {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
+        CURRENT.with_borrow(|current| {
+            if let Some((_, buffer)) = current {
+                buffer
+                    .0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend_from_slice(bytes);
+            }
+        });
         Ok(bytes.len())
     }
 
@@ -20,19 +53,69 @@ impl Write for Captured {
     }
 }
 
-/// Runs `work` on this thread with a subscriber at `level`, and returns its result and every
-/// line logged meanwhile: by `tracing`, and by the `log` crate (reqwest's) through the bridge.
+/// Lets through what this thread's capture wants. Asked about every event: a call site's answer
+/// differs from thread to thread and from one moment to the next, so none is ever cached.
+struct CurrentLevel;
+
+impl<S> Filter<S> for CurrentLevel {
+    fn enabled(&self, metadata: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        CURRENT.with_borrow(|current| {
+            current
+                .as_ref()
+                .is_some_and(|(level, _)| metadata.level() <= level)
+        })
+    }
+
+    fn callsite_enabled(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::sometimes()
+    }
+}
+
+fn install() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        // `log` records (reqwest's) reach the subscriber through the bridge.
+        let _ = tracing_log::LogTracer::init();
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(|| ToCurrent)
+            .with_filter(CurrentLevel);
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+    });
+}
+
+/// What is logged at `level` and above on this thread, from now until it is dropped: all a
+/// `#[tokio::test]` runs, on its one thread, included.
+pub struct Capture {
+    buffer: Buffer,
+}
+
+impl Capture {
+    pub fn start(level: Level) -> Self {
+        install();
+        let buffer = Buffer::default();
+        CURRENT.set(Some((level, buffer.clone())));
+        Self { buffer }
+    }
+
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        self.buffer.text()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        CURRENT.set(None);
+    }
+}
+
+/// Runs `work` on this thread, and returns its result and every line logged meanwhile at
+/// `level` and above: by `tracing`, and by the `log` crate through the bridge.
+#[allow(dead_code)] // stlock-redis's tests, which share this file, capture with `Capture`.
 pub fn capture<T>(level: Level, work: impl FnOnce() -> T) -> (T, String) {
-    // Once per process; a second call finds it installed, which is what is wanted.
-    let _ = tracing_log::LogTracer::init();
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let out = tracing::subscriber::with_default(subscriber, work);
-    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let capture = Capture::start(level);
+    let out = work();
+    let log = capture.text();
     (out, log)
 }

@@ -2,6 +2,7 @@
 //! replicas of an app sharing both.
 
 pub mod app;
+#[path = "../../../../tests/it/support/logs.rs"]
 pub mod logs;
 pub mod redis_server;
 
