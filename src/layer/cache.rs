@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 
 use crate::token::unix_now;
-use crate::Claims;
+use crate::{Claims, DecodeError};
 
 /// How many verified tokens a layer remembers by default.
 pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 4096;
@@ -109,17 +109,26 @@ impl Probe {
         self.now.unwrap_or_else(unix_now)
     }
 
-    /// The claims of `token` from `cache`, unless it already missed there.
-    pub(crate) fn get(
+    /// The claims of `token`: from `cache`, unless the token already missed there, else from
+    /// `decode`, and then offered to the cache (when still before their `exp`, the only time
+    /// the cache would serve them).
+    pub(crate) fn claims(
         &self,
         cache: Option<&TokenCache>,
         token: &str,
         now: u64,
-    ) -> Option<Arc<Claims>> {
-        if self.missed {
-            return None;
+        decode: impl FnOnce(&str) -> Result<Claims, DecodeError>,
+    ) -> Result<Arc<Claims>, DecodeError> {
+        if !self.missed {
+            if let Some(claims) = cache.and_then(|cache| cache.get(token.as_bytes(), now)) {
+                return Ok(claims);
+            }
         }
-        cache?.get(token.as_bytes(), now)
+        let claims = Arc::new(decode(token)?);
+        if let Some(cache) = cache.filter(|_| now < claims.exp) {
+            cache.admit(token, &claims);
+        }
+        Ok(claims)
     }
 }
 

@@ -375,18 +375,11 @@ impl<R> StlockLayer<R> {
     /// (and then offered to the cache).
     fn verify(&self, token: &str, probe: Probe) -> Result<Arc<Claims>, DecodeError> {
         let now = probe.now();
-        let decoder = self.client.decoder();
-        let Some(cache) = &self.cache else {
-            return decoder
+        probe.claims(self.cache.as_deref(), token, now, |token| {
+            self.client
+                .decoder()
                 .verify(token, TokenType::Access, Some(now))
-                .map(Arc::new);
-        };
-        if let Some(claims) = probe.get(Some(cache), token, now) {
-            return Ok(claims);
-        }
-        let claims = Arc::new(decoder.verify(token, TokenType::Access, Some(now))?);
-        cache.admit(token, &claims);
-        Ok(claims)
+        })
     }
 }
 

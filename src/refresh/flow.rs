@@ -131,26 +131,18 @@ impl Refresher {
         };
         let decoder = self.client.decoder();
         let now = probe.now();
-        let claims = match probe.get(cache, token, now) {
-            Some(claims) => claims,
-            None => match decoder.decode_ignoring_expiry(token, TokenType::Access) {
-                Ok(claims) => {
-                    let claims = Arc::new(claims);
-                    if let Some(cache) = cache.filter(|_| now < claims.exp) {
-                        cache.admit(token, &claims);
-                    }
-                    claims
-                }
-                Err(reason) => {
-                    return Judged::Refused(AuthError::InvalidToken {
-                        origin: origin(),
-                        reason,
-                    })
-                }
-            },
+        let claims = match probe.claims(cache, token, now, |token| {
+            decoder.decode_ignoring_expiry(token, TokenType::Access)
+        }) {
+            Ok(claims) => claims,
+            Err(reason) => {
+                return Judged::Refused(AuthError::InvalidToken {
+                    origin: origin(),
+                    reason,
+                })
+            }
         };
-        let expired = now >= claims.exp;
-        if !expired && !self.early(&claims, now) {
+        if !self.due(&claims, now) {
             return Judged::User(StlockUser::new(claims, &self.sources, index));
         }
         let within_leeway = now < claims.exp.saturating_add(decoder.leeway());
@@ -194,7 +186,7 @@ impl Refresher {
         }
     }
 
-    /// Whether a token the cache holds (so not expired) is due: in its last share of life.
+    /// Whether a token is due: expired, or in its last share of life.
     pub(crate) fn due(&self, claims: &Claims, now: u64) -> bool {
         now >= claims.exp || self.early(claims, now)
     }
