@@ -7,6 +7,7 @@ pub mod forge;
 pub mod http;
 pub mod logs;
 pub mod raw;
+pub mod users;
 
 use stlock::{AuthError, TokenSource, TokenSources};
 

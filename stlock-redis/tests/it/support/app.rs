@@ -10,11 +10,12 @@ use http::{HeaderMap, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use stlock::refresh::AutoRefresh;
-use stlock::{Client, Registration, StlockLayer, StlockUser, TokenPair, User};
+use stlock::{Client, StlockLayer, StlockUser, TokenPair, User};
 use stlock_emulator::{Emulator, HashCost};
 use stlock_redis::{RedisStore, RedisStoreBuilder};
 use tokio::net::TcpListener;
 
+use super::users::sign_up;
 use super::within;
 
 pub struct Replicas {
@@ -84,15 +85,7 @@ impl Replicas {
     }
 
     pub async fn session(&self, name: &str) -> Session {
-        let user = within(self.client.register(&Registration::new(
-            name,
-            format!("{name}@example.com"),
-            phone_of(name),
-            "pw",
-        )))
-        .await
-        .expect("register");
-        let pair = within(self.client.login(name, "pw")).await.expect("login");
+        let (user, pair) = within(sign_up(&self.client, name)).await;
         let creds = self.emu.credentials();
         let exp = now() - 60;
         let claims = json!({
@@ -188,14 +181,6 @@ pub fn one_new_pair(answers: &[Answer], session: &Session) -> TokenPair {
     }
     assert_ne!(first.refresh_token, session.pair.refresh_token);
     first
-}
-
-/// A phone number of 11 digits derived from the name, distinct per name in practice.
-fn phone_of(name: &str) -> String {
-    let hash = name
-        .bytes()
-        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-    format!("7{:010}", hash % 10_000_000_000)
 }
 
 fn now() -> u64 {

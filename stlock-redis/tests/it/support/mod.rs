@@ -5,6 +5,8 @@ pub mod app;
 #[path = "../../../../tests/it/support/logs.rs"]
 pub mod logs;
 pub mod redis_server;
+#[path = "../../../../tests/it/support/users.rs"]
+pub mod users;
 
 use std::future::Future;
 use std::time::Duration;
