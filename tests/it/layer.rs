@@ -271,6 +271,46 @@ async fn missing_token_is_401_with_a_bare_bearer_challenge() {
 }
 
 #[tokio::test]
+async fn a_token_the_cache_holds_is_judged_like_any_other() {
+    let fx = Fixture::new(|layer| layer).await;
+    let (user, tokens) = sign_up(&fx.client, "alice").await;
+    let url = fx.url("/user");
+    let valid = bearer(&tokens.access_token);
+    // Seen twice, the token is remembered; the third request is served from the cache.
+    for _ in 0..3 {
+        let answer = fetch(&url, &[("authorization", &valid)]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        assert_eq!(answer.json["sub"], user.id);
+    }
+
+    // The cache's shortcut reads one plain bearer header; anything else takes the long way and
+    // is refused there as it would be for a token never seen.
+    let answer = fetch(
+        &url,
+        &[("authorization", &valid), ("authorization", &valid)],
+    )
+    .await;
+    assert_malformed(&answer, "more than one Authorization header");
+    let answer = fetch(&url, &[("authorization", &format!("{valid} extra"))]).await;
+    assert_malformed(&answer, "the bearer token contains spaces");
+
+    // A hit is the whole token. Another payload with the same signature's tail lands in the
+    // same slot of the cache and is refused; so are a prefix and an extension of the token.
+    let token = &tokens.access_token;
+    let middle = token.len() / 3;
+    let flipped = if token.as_bytes()[middle] == b'A' {
+        "B"
+    } else {
+        "A"
+    };
+    let same_tail = format!("{}{flipped}{}", &token[..middle], &token[middle + 1..]);
+    for other in [&same_tail, &token[..token.len() - 1], &format!("{token}A")] {
+        let answer = fetch(&url, &[("authorization", &bearer(other))]).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);
+    }
+}
+
+#[tokio::test]
 async fn malformed_credentials_are_400_invalid_request() {
     let fx = Fixture::new(|layer| layer).await;
     let (_, tokens) = sign_up(&fx.client, "alice").await;
