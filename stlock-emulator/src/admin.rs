@@ -35,7 +35,7 @@ impl state::State {
         };
         pool.policies.push(StoredPolicy {
             policy: policy.clone(),
-            rules: compiled,
+            rules: compiled.into(),
         });
         Ok(policy)
     }

@@ -51,7 +51,8 @@ pub const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(600);
 /// Default lifetime of refresh tokens: 3600 s, as the real service issues them.
 pub const DEFAULT_REFRESH_TTL: Duration = Duration::from_secs(3600);
 /// How many (pool, username) failure counters the [login throttle](EmulatorBuilder::login_throttle)
-/// keeps at most: 10,000, about a megabyte.
+/// keeps at most, unless [`EmulatorBuilder::login_throttle_capacity`] says otherwise: 10,000,
+/// about two megabytes.
 pub const LOGIN_THROTTLE_CAPACITY: usize = throttle::DEFAULT_CAPACITY;
 
 /// Starts an emulator on `127.0.0.1` at a free port, with default settings; the same as
@@ -109,6 +110,7 @@ pub struct EmulatorBuilder {
     hash_cost: HashCost,
     limits: Limits,
     login_throttle: Option<(u32, Duration)>,
+    login_throttle_capacity: usize,
 }
 
 impl Default for EmulatorBuilder {
@@ -120,6 +122,7 @@ impl Default for EmulatorBuilder {
             hash_cost: HashCost::Default,
             limits: Limits::default(),
             login_throttle: None,
+            login_throttle_capacity: LOGIN_THROTTLE_CAPACITY,
         }
     }
 }
@@ -173,8 +176,11 @@ impl EmulatorBuilder {
     /// of a pool within `window` (whole seconds, at least 1, by the emulator's clock), further
     /// logins for it are answered 429 with `Retry-After`, the right password included, until
     /// the window closes. Unknown usernames are counted and answered the same way; a login with
-    /// the right password forgets the failures. At most [`LOGIN_THROTTLE_CAPACITY`] counters
-    /// are kept. The README's "Login throttling" section has the details.
+    /// the right password forgets the failures. At most
+    /// [`login_throttle_capacity`](Self::login_throttle_capacity) counters are kept, and one
+    /// whose window is open is never forgotten: when all are open, a username without one gets
+    /// 429 too, until the oldest window closes. The README's "Login throttling" section has
+    /// the details.
     ///
     /// ```
     /// use std::time::Duration;
@@ -187,6 +193,26 @@ impl EmulatorBuilder {
     #[must_use]
     pub fn login_throttle(mut self, max_failures: u32, window: Duration) -> Self {
         self.login_throttle = Some((max_failures, window));
+        self
+    }
+
+    /// How many (pool, username) counters the [login throttle](Self::login_throttle) keeps at
+    /// most (default [`LOGIN_THROTTLE_CAPACITY`]; at least 1). Once that many windows are open,
+    /// logins for a username without a counter are answered 429 with `Retry-After` until the
+    /// oldest window closes, rather than forgetting a counter that may be holding a lockout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use stlock_emulator::Emulator;
+    ///
+    /// let builder = Emulator::builder()
+    ///     .login_throttle(5, Duration::from_secs(300))
+    ///     .login_throttle_capacity(100_000);
+    /// # drop(builder);
+    /// ```
+    #[must_use]
+    pub fn login_throttle_capacity(mut self, capacity: usize) -> Self {
+        self.login_throttle_capacity = capacity;
         self
     }
 
@@ -203,7 +229,7 @@ impl EmulatorBuilder {
                 Some(Mutex::new(LoginThrottle::new(
                     max_failures,
                     window.as_secs(),
-                    LOGIN_THROTTLE_CAPACITY,
+                    self.login_throttle_capacity,
                 )))
             }
             Some(_) => return Err(EmulatorError::InvalidLoginThrottle),

@@ -6,6 +6,12 @@
 //! `**` matches zero or more, and any other segment matches itself, case-sensitively. Neither
 //! kind of path may hold control characters or `.`/`..` segments: paths are compared as given,
 //! never resolved, so such a path would be checked against rules it does not really fall under.
+//!
+//! A grant check costs O(pattern × path) segment comparisons per pattern, however many `**`
+//! it holds (see [`pattern_matches`]), and runs outside the state's lock. The limits below
+//! keep that small whatever is sent: at most [`MAX_PATTERN_SEGMENTS`] segments per pattern,
+//! [`MAX_POLICY_PATTERNS`] patterns per policy and [`MAX_PATH_SEGMENTS`] segments per
+//! checked path, so one policy costs at most about two million comparisons per check.
 
 use serde::{Deserialize, Serialize};
 
@@ -135,6 +141,16 @@ pub struct Policy {
 /// Longest policy name accepted, in characters.
 const MAX_NAME_CHARS: usize = 200;
 
+/// Most segments a path pattern may have; real routes have a handful.
+pub(crate) const MAX_PATTERN_SEGMENTS: usize = 32;
+
+/// Most path patterns a policy may hold, all its rules together.
+pub(crate) const MAX_POLICY_PATTERNS: usize = 256;
+
+/// Most segments a grant request's path may have. Without a bound, the body limit alone would
+/// let a caller send some 32,000, each compared with every element of every pattern.
+pub(crate) const MAX_PATH_SEGMENTS: usize = 256;
+
 /// A policy's rules, parsed once at creation so that grant checks do no parsing.
 #[derive(Debug)]
 pub(crate) struct CompiledRule {
@@ -164,6 +180,13 @@ pub(crate) fn compile(policy: &NewPolicy) -> Result<(Vec<Rule>, Vec<CompiledRule
     }
     if policy.rules.is_empty() {
         return Err(invalid("a policy needs at least one rule".into()));
+    }
+    let patterns: usize = policy.rules.iter().map(|rule| rule.paths.len()).sum();
+    if patterns > MAX_POLICY_PATTERNS {
+        return Err(invalid(format!(
+            "a policy holds at most {MAX_POLICY_PATTERNS} path patterns, all rules together \
+             ({patterns} given)"
+        )));
     }
     let mut rules = Vec::with_capacity(policy.rules.len());
     let mut compiled = Vec::with_capacity(policy.rules.len());
@@ -220,6 +243,11 @@ impl<'a> Call<'a> {
         let method = normalise_method(method).map_err(|reason| format!("method: {reason}"))?;
         let path = path.split(['?', '#']).next().unwrap_or_default();
         let segments = segments(path).map_err(|reason| format!("path: {reason}"))?;
+        if segments.len() > MAX_PATH_SEGMENTS {
+            return Err(format!(
+                "path: at most {MAX_PATH_SEGMENTS} segments can be checked"
+            ));
+        }
         Ok(Self { method, segments })
     }
 }
@@ -273,23 +301,32 @@ fn segments(path: &str) -> Result<Vec<&str>, &'static str> {
     Ok(segments)
 }
 
-fn parse_pattern(pattern: &str) -> Result<Vec<Segment>, &'static str> {
+fn parse_pattern(pattern: &str) -> Result<Vec<Segment>, String> {
     if pattern.contains(['?', '#']) {
-        return Err("a pattern has no query string or fragment");
+        return Err("a pattern has no query string or fragment".into());
     }
-    segments(pattern)?
+    let segments = segments(pattern)?;
+    if segments.len() > MAX_PATTERN_SEGMENTS {
+        return Err(format!(
+            "a pattern has at most {MAX_PATTERN_SEGMENTS} segments"
+        ));
+    }
+    segments
         .into_iter()
         .map(|segment| match segment {
             "**" => Ok(Segment::Any),
             "*" => Ok(Segment::One),
-            _ if segment.contains('*') => Err("`*` and `**` must be whole segments"),
+            _ if segment.contains('*') => Err("`*` and `**` must be whole segments".into()),
             _ => Ok(Segment::Literal(segment.to_owned())),
         })
         .collect()
 }
 
-/// Glob matching over segments in O(pattern × path): on a mismatch, only the most recent `**`
-/// needs to take one more segment, since every other element takes exactly one.
+/// Glob matching over segments in O(pattern × path), never exponential: on a mismatch, only the
+/// most recent `**` needs to take one more segment, since every other element takes exactly
+/// one. Earlier `**`s need not: whatever an earlier one would take instead, the later one can
+/// take as well, so retrying them finds nothing new. Each retry moves the latest `**`'s start
+/// one segment on and re-reads at most the elements after it, hence the bound.
 fn pattern_matches(pattern: &[Segment], path: &[&str]) -> bool {
     let (mut p, mut s) = (0, 0);
     // Where to resume after the latest `**`: the pattern element after it, and the first path
@@ -382,6 +419,65 @@ mod tests {
         assert!(decide_on("get", "/orders?page=2"));
         assert!(!decide_on("GET", "/admin/users"));
         assert!(!decide_on("POST", "/orders"));
+    }
+
+    #[test]
+    fn many_double_stars_against_a_long_path_take_linear_time() {
+        // A backtracking matcher tries every way to split the path among the `**`s: here
+        // C(100000, 4), some 4·10¹⁸ ways, for a pattern that cannot match.
+        let path = vec!["a"; 100_000];
+        let cannot = parse_pattern("/**/a/**/a/**/a/**/a/**/b").unwrap();
+        assert!(!pattern_matches(&cannot, &path));
+        let can = parse_pattern("/**/a/**/a/**/a/**/a/**/a").unwrap();
+        assert!(pattern_matches(&can, &path));
+        // The longest run a `**` can be made to retry over and over: each of the path's
+        // segments is re-read once per element, 3·10⁶ comparisons in all.
+        let mut run = vec!["**"];
+        run.extend(["a"; MAX_PATTERN_SEGMENTS - 2]);
+        run.push("b");
+        let run = parse_pattern(&run.join("/")).unwrap();
+        assert!(!pattern_matches(&run, &path));
+    }
+
+    #[test]
+    fn patterns_policies_and_paths_have_bounded_sizes() {
+        let pattern = |segments: usize| vec!["**"; segments].join("/");
+        let policy = |paths: Vec<String>| NewPolicy::new("p", [Rule::allow(["GET"], paths)]);
+        assert!(compile(&policy(vec![pattern(MAX_PATTERN_SEGMENTS)])).is_ok());
+        let Err(AdminError::InvalidPolicy(reason)) =
+            compile(&policy(vec![pattern(MAX_PATTERN_SEGMENTS + 1)]))
+        else {
+            panic!("a pattern too long was accepted");
+        };
+        assert!(
+            reason.starts_with("rule 0: path ")
+                && reason.ends_with(": a pattern has at most 32 segments"),
+            "{reason}"
+        );
+
+        assert!(compile(&policy(vec!["/a".into(); MAX_POLICY_PATTERNS])).is_ok());
+        let split = NewPolicy::new(
+            "p",
+            [
+                Rule::allow(["GET"], vec!["/a"; MAX_POLICY_PATTERNS]),
+                Rule::deny(["GET"], ["/b"]),
+            ],
+        );
+        assert_eq!(
+            compile(&split).err(),
+            Some(AdminError::InvalidPolicy(
+                "a policy holds at most 256 path patterns, all rules together (257 given)".into()
+            ))
+        );
+
+        let path = |segments: usize| "/a".repeat(segments);
+        assert!(Call::parse("GET", &path(MAX_PATH_SEGMENTS)).is_ok());
+        assert_eq!(
+            Call::parse("GET", &path(MAX_PATH_SEGMENTS + 1))
+                .err()
+                .as_deref(),
+            Some("path: at most 256 segments can be checked")
+        );
     }
 
     #[test]

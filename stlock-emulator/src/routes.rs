@@ -24,7 +24,7 @@ use crate::counts::Op;
 use crate::error::ApiError;
 use crate::extract::{AccessToken, Caller, JsonBody, RefreshToken};
 use crate::fields::StringFields;
-use crate::policy::Call;
+use crate::policy::{self, Call};
 use crate::server::json_response;
 use crate::state::{Contact, State as UserState};
 use crate::{validate, App};
@@ -218,7 +218,9 @@ async fn grant(
 ) -> Result<Response, ApiError> {
     pool.counters.count(Op::Grant);
     let call = Call::parse(&body.method, &body.path).map_err(ApiError::Invalid)?;
-    let allowed = app.lock().grant(&claims, &call)?;
+    // Revocation and blocking are checked under the lock; the matching runs after it.
+    let rules = app.lock().grant_rules(&claims)?;
+    let allowed = policy::decide(rules.iter().flat_map(|rules| rules.iter()), &call);
     let decision = GrantDecision {
         allowed,
         method: body.method.to_ascii_uppercase(),

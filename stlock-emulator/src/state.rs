@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use crate::counts::{Counters, Op};
 use crate::error::{AdminError, ApiError, Taken};
-use crate::policy::{self, Call, CompiledRule, Policy};
+use crate::policy::{CompiledRule, Policy};
 use crate::sessions::Sessions;
 use crate::tokens::PoolKeys;
 use stlock::{Claims, Secret, TokenPair, TokenType, User, UserStatus};
@@ -62,7 +62,8 @@ pub(crate) struct UserRecord {
 
 pub(crate) struct StoredPolicy {
     pub(crate) policy: Policy,
-    pub(crate) rules: Vec<CompiledRule>,
+    /// Shared, so that a grant check takes them out of the lock and matches after releasing it.
+    pub(crate) rules: Arc<[CompiledRule]>,
 }
 
 /// The contact fields of a new or changed user, as validated.
@@ -307,16 +308,21 @@ impl State {
         Ok(())
     }
 
-    /// Whether the access token's user may make `call`, by the policies attached to them.
-    pub(crate) fn grant(&self, claims: &Claims, call: &Call<'_>) -> Result<bool, ApiError> {
+    /// The rules of the policies attached to the access token's user, to decide a grant check
+    /// by ([`crate::policy::decide`]) once the lock is released: matching takes a while on a
+    /// long path, and no other request should wait for it.
+    pub(crate) fn grant_rules(
+        &self,
+        claims: &Claims,
+    ) -> Result<Vec<Arc<[CompiledRule]>>, ApiError> {
         let user = &self.access_user(claims)?.user;
         let pool = self.pool(&claims.user_pool_sub)?;
-        let rules = pool
+        Ok(pool
             .policies
             .iter()
             .filter(|stored| user.policy_ids.contains(&stored.policy.id))
-            .flat_map(|stored| &stored.rules);
-        Ok(policy::decide(rules, call))
+            .map(|stored| Arc::clone(&stored.rules))
+            .collect())
     }
 
     /// Revokes every session of a user.

@@ -35,6 +35,10 @@ struct Shared {
 #[derive(Clone, Copy, Debug)]
 struct Requests {
     in_flight: usize,
+    /// Requests begun, ever: only compared with an earlier count. A watch keeps only the latest
+    /// value, so a request that begins and ends between two looks leaves `in_flight` as it
+    /// was; this count still moves.
+    started: u64,
     /// When the connection began waiting: its acceptance, or the end of its last request.
     waiting_since: Instant,
     /// `reads` at that moment.
@@ -64,6 +68,7 @@ impl Activity {
         Self(Arc::new(Shared {
             requests: watch::Sender::new(Requests {
                 in_flight: 0,
+                started: 0,
                 waiting_since: Instant::now(),
                 reads_then: 0,
             }),
@@ -74,9 +79,10 @@ impl Activity {
 
     /// Marks a request as in flight until the returned guard is dropped.
     pub(super) fn busy(&self) -> Busy {
-        self.0
-            .requests
-            .send_modify(|requests| requests.in_flight += 1);
+        self.0.requests.send_modify(|requests| {
+            requests.in_flight += 1;
+            requests.started += 1;
+        });
         Busy(self.clone())
     }
 
@@ -89,7 +95,10 @@ impl Activity {
         let mut requests = self.0.requests.subscribe();
         loop {
             let waiting = until(&mut requests, |requests| requests.in_flight == 0).await;
-            let request_starts = until(&mut requests, |requests| requests.in_flight > 0);
+            // Not `in_flight > 0`: a whole request may come and go before this looks again, and
+            // then waiting would still be counted from before it.
+            let started = waiting.started;
+            let request_starts = until(&mut requests, |requests| requests.started != started);
             if timeout_at(waiting.waiting_since + idle.min(head), request_starts)
                 .await
                 .is_ok()
@@ -100,7 +109,7 @@ impl Activity {
             let http2 = self.0.http2.load(Ordering::Relaxed);
             let received = self.0.reads.load(Ordering::Relaxed) != waiting.reads_then;
             if head > idle && received && !http2 {
-                let request_starts = until(&mut requests, |requests| requests.in_flight > 0);
+                let request_starts = until(&mut requests, |requests| requests.started != started);
                 if timeout_at(waiting.waiting_since + head, request_starts)
                     .await
                     .is_ok()
@@ -212,5 +221,38 @@ impl AsyncWrite for Metered {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+
+    use super::*;
+
+    const IDLE: Duration = Duration::from_secs(1);
+    const HEAD: Duration = Duration::from_secs(10);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_comes_and_goes_between_two_looks_restarts_the_wait() {
+        let activity = Activity::new();
+        let mut watch = pin!(activity.waited_too_long(IDLE, HEAD));
+        // One look: waiting since acceptance, for a request to begin.
+        let looked = tokio::time::timeout(Duration::ZERO, watch.as_mut()).await;
+        assert!(looked.is_err(), "no deadline has passed yet");
+        tokio::time::advance(IDLE / 2).await;
+        // A whole request, begun and answered before the watch looks again.
+        drop(activity.busy());
+        let answered = Instant::now();
+        watch.await;
+        assert_eq!(answered.elapsed(), IDLE, "idle counted from the answer");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_in_flight_and_nothing_received_is_idle_at_the_idle_deadline() {
+        let activity = Activity::new();
+        let accepted = Instant::now();
+        activity.waited_too_long(IDLE, HEAD).await;
+        assert_eq!(accepted.elapsed(), IDLE);
     }
 }

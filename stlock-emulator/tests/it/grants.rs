@@ -4,7 +4,7 @@ use crate::support::{fast_emulator, Wire};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use stlock::GrantDecision;
-use stlock_emulator::{Emulator, NewPolicy, Rule};
+use stlock_emulator::{AdminError, Emulator, NewPolicy, Rule};
 
 /// A pool with alice signed in and `rules` attached to her as one policy.
 async fn signed_in_with(emu: &Emulator, rules: impl IntoIterator<Item = Rule>) -> (Wire, String) {
@@ -170,4 +170,66 @@ async fn bad_grant_requests_are_422() {
     assert!(not_a_string
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY)
         .contains("path"));
+}
+
+#[tokio::test]
+async fn a_pathological_pattern_and_the_longest_path_are_decided_at_once() {
+    let emu = fast_emulator().await;
+    // Backtracking over the ways to split 256 segments among five `**` would take some 10⁸
+    // tries per check; the matcher takes a few thousand steps.
+    let (wire, access) = signed_in_with(
+        &emu,
+        [
+            Rule::allow(["GET"], ["/**/a/**/a/**/a/**/a/**/b"]),
+            Rule::allow(["POST"], ["/**/a/**/a/**/a/**/a/**/a"]),
+        ],
+    )
+    .await;
+    let longest = "/a".repeat(256);
+    assert!(!wire.allowed(&access, "GET", &longest).await);
+    assert!(wire.allowed(&access, "POST", &longest).await);
+
+    // One segment more is refused rather than checked.
+    let answer = wire.grant(&access, "POST", &format!("{longest}/a")).await;
+    assert_eq!(
+        answer.assert_error(StatusCode::UNPROCESSABLE_ENTITY),
+        "path: at most 256 segments can be checked"
+    );
+}
+
+#[tokio::test]
+async fn patterns_and_policies_beyond_their_limits_are_refused() {
+    let emu = fast_emulator().await;
+    let pool = &emu.credentials().user_pool_id;
+    let long = "/a".repeat(33);
+    let refused = emu.create_policy(pool, NewPolicy::new("p", [Rule::allow(["GET"], [&long])]));
+    assert_eq!(
+        refused,
+        Err(AdminError::InvalidPolicy(format!(
+            "rule 0: path {long:?}: a pattern has at most 32 segments"
+        )))
+    );
+    let many = NewPolicy::new("p", [Rule::allow(["GET"], vec!["/a"; 257])]);
+    assert_eq!(
+        emu.create_policy(pool, many),
+        Err(AdminError::InvalidPolicy(
+            "a policy holds at most 256 path patterns, all rules together (257 given)".into()
+        ))
+    );
+    // Over HTTP: 422 with the same text.
+    let wire = Wire::new(emu.credentials());
+    let body =
+        json!({"name": "p", "rules": [{"effect": "allow", "methods": ["GET"], "paths": [long]}]});
+    let answer = wire
+        .send(
+            Method::POST,
+            &format!("/api/v0/admin/pools/{pool}/policies"),
+            None,
+            Some(body.to_string()),
+        )
+        .await;
+    assert_eq!(
+        answer.assert_error(StatusCode::UNPROCESSABLE_ENTITY),
+        format!("invalid policy: rule 0: path {long:?}: a pattern has at most 32 segments")
+    );
 }

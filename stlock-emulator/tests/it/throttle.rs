@@ -157,3 +157,53 @@ async fn a_throttle_that_allows_nothing_is_refused_at_start() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_flood_of_other_usernames_neither_unlocks_nor_resets_a_username() {
+    const CAPACITY: usize = 4;
+    let builder = Emulator::builder()
+        .login_throttle(3, WINDOW)
+        .login_throttle_capacity(CAPACITY);
+    let emu = fast_emulator_with(builder).await;
+    let wire = Wire::new(emu.credentials());
+    wire.register_named("alice", "79111111111").await;
+    wire.register_named("bob", "79222222222").await;
+    fail_logins(&wire, 3).await;
+    let locked_for = assert_throttled(&wire.login("alice", "test").await);
+    // Bob has one failure counted: his window is open too.
+    assert_wrong(&wire.login("bob", "wrong").await);
+
+    // Ten times as many other usernames as there are counters: those that found a free counter
+    // get the usual 401, the rest 429 until the oldest window (alice's) closes.
+    let mut wrong = 0;
+    for i in 0..10 * CAPACITY {
+        let answer = wire.login(&format!("flood{i}"), "wrong").await;
+        if answer.status == StatusCode::UNAUTHORIZED {
+            assert_wrong(&answer);
+            wrong += 1;
+        } else {
+            let retry_after = assert_throttled(&answer);
+            assert!(
+                (1..=locked_for).contains(&retry_after),
+                "{retry_after} vs {locked_for}"
+            );
+        }
+    }
+    assert_eq!(
+        wrong,
+        CAPACITY - 2,
+        "only the free counters were handed out"
+    );
+
+    // Alice is still locked, the right password included; bob's failure still counts.
+    assert_throttled(&wire.login("alice", "test").await);
+    assert_wrong(&wire.login("bob", "wrong").await);
+    assert_wrong(&wire.login("bob", "wrong").await);
+    assert_throttled(&wire.login("bob", "test").await);
+
+    // Once the windows close, everyone is served again.
+    emu.advance_clock(WINDOW);
+    wire.tokens("alice", "test").await;
+    wire.tokens("bob", "test").await;
+    assert_wrong(&wire.login("flood0", "wrong").await);
+}

@@ -394,3 +394,100 @@ async fn head_on_refresh_is_405_and_uses_nothing_up() {
         .to_owned();
     wire.refresh(&next).await.assert_ok(StatusCode::OK);
 }
+
+/// The answers a client reads to decide whether a sign-in has ended, each with its exact
+/// status and detail: clients classify them by these texts.
+#[tokio::test]
+async fn refresh_answers_why_a_sign_in_cannot_go_on_in_exact_words() {
+    let emu = fast_emulator().await;
+    let (wire, user) = alice(&emu).await;
+    let refresh_path = "/api/v0/users/refresh";
+
+    // The API key: missing, not valid, another owner's.
+    let (_, refresh) = wire.tokens("alice", "test").await;
+    let bearer = format!("bearer {refresh}");
+    let missing = wire
+        .send_without_key(Method::GET, refresh_path, Some(&bearer))
+        .await;
+    assert_eq!(
+        missing.assert_error(StatusCode::UNAUTHORIZED),
+        "the x-api-key header is missing"
+    );
+    let mut wrong_key = wire.clone();
+    wrong_key.creds.api_key = stlock::Secret::new("stl_not-a-key");
+    assert_eq!(
+        wrong_key
+            .refresh(&refresh)
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED),
+        "the API key is not valid"
+    );
+    let mut other_owner = wire.clone();
+    other_owner.creds.api_key = emu.add_owner().api_key;
+    assert_eq!(
+        other_owner
+            .refresh(&refresh)
+            .await
+            .assert_error(StatusCode::FORBIDDEN),
+        "the API key belongs to another owner"
+    );
+
+    // Blocked through the admin API: 403, and the token is not used up.
+    let user_path = format!(
+        "/api/v0/admin/pools/{}/users/{}",
+        emu.credentials().user_pool_id,
+        user["id"].as_str().unwrap()
+    );
+    let block = |action: &'static str| {
+        let (wire, path) = (wire.clone(), format!("{user_path}/{action}"));
+        async move { wire.send(Method::POST, &path, None, None).await }
+    };
+    block("block").await.assert_ok(StatusCode::OK);
+    assert_eq!(
+        wire.refresh(&refresh)
+            .await
+            .assert_error(StatusCode::FORBIDDEN),
+        "the user is blocked"
+    );
+    block("unblock").await.assert_ok(StatusCode::OK);
+
+    // Reused: an older refresh token of the sign-in ends it, and then every token of it is
+    // revoked, the newest included.
+    let rotated = wire.refresh(&refresh).await;
+    let newest = rotated.assert_ok(StatusCode::OK)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        wire.refresh(&refresh)
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED),
+        "the refresh token was already used; every token of that sign-in is now revoked"
+    );
+    assert_eq!(
+        wire.refresh(&newest)
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED),
+        "the token has been revoked"
+    );
+
+    // Logged out.
+    let (_, refresh) = wire.tokens("alice", "test").await;
+    wire.logout(&refresh).await.assert_ok(StatusCode::OK);
+    assert_eq!(
+        wire.refresh(&refresh)
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED),
+        "the token has been revoked"
+    );
+
+    // Expired, by the emulator's clock.
+    let (_, refresh) = wire.tokens("alice", "test").await;
+    emu.advance_clock(Duration::from_secs(3600));
+    assert_eq!(
+        wire.refresh(&refresh)
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED),
+        "the token has expired"
+    );
+}
