@@ -172,7 +172,42 @@ impl ConfigBuilder {
         self
     }
 
-    /// The pool's HS256 signing secret, at least [`MIN_JWT_SECRET_LEN`] bytes.
+    /// The pool's HS256 signing secret, at least [`MIN_JWT_SECRET_LEN`] bytes. The HMAC key is
+    /// the secret's text exactly as given, its UTF-8 bytes: a secret that looks like hex or
+    /// base64 is not decoded first (the emulator's secrets are 64 hex characters, used as they
+    /// are, as the service's own Python client uses them).
+    ///
+    /// ```
+    /// use jsonwebtoken::{encode, EncodingKey, Header};
+    ///
+    /// let secret = "5f2b0c9d8e7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c";
+    /// let pool = "0e2173b5-b55f-4ea4-bec5-450e2c12a458";
+    /// let owner = "b3893a06-5931-4160-9e62-938ab173b6c8";
+    /// let config = stlock::Config::builder()
+    ///     .endpoint("https://auth.example.com")
+    ///     .user_pool_id(pool)
+    ///     .owner_id(owner)
+    ///     .api_key("my-api-key")
+    ///     .jwt_secret(secret)
+    ///     .build()?;
+    /// let decoder = stlock::TokenDecoder::new(&config);
+    /// let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    /// let claims = serde_json::json!({
+    ///     "jti": "7afdb39b-3d6f-42e3-8555-66168dca7340", "exp": now + 600, "iat": now,
+    ///     "type": "ACCESS", "aud": "USER", "sub": "5f331151-49d1-4d12-a977-a94a223a948a",
+    ///     "owner_sub": owner, "user_pool_sub": pool,
+    /// });
+    /// // Signed with the text's bytes: verified.
+    /// let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes()))?;
+    /// assert!(decoder.decode_access(&token).is_ok());
+    /// // Signed with the bytes the text would be as hex: refused.
+    /// let hex: Vec<u8> = (0..secret.len()).step_by(2)
+    ///     .map(|i| u8::from_str_radix(&secret[i..i + 2], 16))
+    ///     .collect::<Result<_, _>>()?;
+    /// let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(&hex))?;
+    /// assert!(decoder.decode_access(&token).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn jwt_secret(mut self, secret: impl Into<Secret>) -> Self {
         self.jwt_secret = Some(secret.into());
         self

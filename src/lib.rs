@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod config;
+pub mod cross_origin;
 pub mod extract;
 pub mod grant;
 pub mod layer;

@@ -1,39 +1,54 @@
-//! The `axum_app` example's application: the Python client's FastAPI `main.py`, ported to axum.
+//! The `axum_app` example's application: the Python client's FastAPI `main.py`, ported to axum,
+//! with a browser session in cookies beside it.
 //!
-//! | route | what |
-//! |---|---|
-//! | `POST /register` | `{"username", "email", "phone", "password"}` → 201 and the new user |
-//! | `GET /` | a page to try the browser flow: sign in, then many calls of `/user` at once |
-//! | `POST /login` | `{"username", "password"}` → a token pair, as JSON and as two `HttpOnly` cookies |
-//! | `POST /refresh` | `{"refresh_token"}` → a new pair (the old refresh token is spent), JSON and cookies |
-//! | `POST /logout` | `{"refresh_token"}`, or no body and the refresh cookie → the session is revoked, the cookies cleared |
-//! | `GET /user` | the verified claims of the `Authorization: Bearer` token or of the access cookie (`StlockLayer`), refreshed on the fly when due |
-//! | `GET`, `DELETE /orders/{id}` | as `/user`, and the user's grant policies must allow the call (`GrantLayer`) |
+//! | route | for | what |
+//! |---|---|---|
+//! | `GET /` | browsers | a page to try the browser flow: sign in, call `/user` many times at once, place an order, sign out |
+//! | `POST /register` | all | `{"username", "email", "phone", "password"}` → 201 and the new user |
+//! | `POST /login` | API clients | `{"username", "password"}` → a token pair, as JSON (no cookie) |
+//! | `POST /refresh` | API clients | `{"refresh_token"}` → a new pair as JSON (the old refresh token is spent) |
+//! | `POST /logout` | API clients | `{"refresh_token"}` → the session is revoked at the service |
+//! | `POST /session` | browsers | `{"username", "password"}` → 200 `{"user_id"}` and the pair in two `HttpOnly` cookies; the body holds no token |
+//! | `DELETE /session` | browsers | the session of the refresh cookie is revoked, both cookies cleared → 204, also when there was no session |
+//! | `GET /user` | all | the verified claims of the `Authorization: Bearer` token or of the access cookie (`StlockLayer`), refreshed on the fly when due |
+//! | `POST /orders` | all | `{"item"}`, as JSON or as a form → 201, the order placed and the user's id |
+//! | `GET`, `DELETE /orders/{id}` | all | as `/user`, and the user's grant policies must allow the call (`GrantLayer`) |
 //!
 //! Unlike the Python original, `/user` reads the token from the `Authorization` header or a
 //! cookie, never from the query string (which ends up in access logs), and verifies it before
 //! answering. The layer the example builds refreshes tokens in cookie mode: a browser whose
 //! access cookie expired gets a new pair in cookies with its next response, once however many of
 //! its requests race.
+//!
+//! A browser attaches its cookies to every request to the site, also to one that a page of
+//! another origin makes it send. So every route that acts on the session cookies refuses, with
+//! 403, a request that changes state and comes from another origin: `StlockLayer` does it for
+//! the routes behind it (`POST /orders` here, which an HTML form could post to), and
+//! tower-http's `CsrfLayer`, the same check, for `/session`, which handles the cookies before
+//! any token is verified. Requests with a bearer token, and clients that are no browser, are not
+//! concerned.
+//!
 //! Every error is JSON `{"detail": "..."}`: the service's own errors keep their status and
 //! detail, bad input is a 4xx, and nothing the client sends can cause a 500 or a panic.
 //!
 //! The tests include this file (`#[path]`), so they exercise the very router the example serves.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Form, Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use stlock::refresh::SessionCookies;
 use stlock::rejection::{DefaultRejection, RejectionHandler};
 use stlock::{Claims, Client, GrantLayer, Registration, StlockLayer, StlockUser, TokenPair, User};
+use tower_http::csrf::{CsrfLayer, ProtectionError};
 
 /// Called with each user that `POST /register` created; returns the user to answer with.
 pub type OnRegister = Arc<dyn Fn(User) -> User + Send + Sync>;
@@ -43,6 +58,7 @@ pub struct App<R = DefaultRejection> {
     auth: StlockLayer<R>,
     grants: GrantLayer<R>,
     on_register: Option<OnRegister>,
+    orders: Orders,
 }
 
 impl App {
@@ -60,6 +76,7 @@ impl<R: RejectionHandler> App<R> {
             auth,
             grants,
             on_register: None,
+            orders: Orders::default(),
         }
     }
 
@@ -69,32 +86,77 @@ impl<R: RejectionHandler> App<R> {
         self
     }
 
-    /// The router: public routes, the token-protected `/user`, and the grant-checked orders.
+    /// The orders that `POST /orders` places, counted.
+    // The tests read it to tell whether a forged request placed an order; the example does not.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn orders(&self) -> Orders {
+        self.orders.clone()
+    }
+
+    /// The router: public routes, the browser session, the token-protected `/user` and
+    /// `POST /orders`, and the grant-checked orders.
     pub fn router(self) -> Router {
+        let auth = self.auth;
         let state = AppState {
-            client: self.auth.client().clone(),
-            auth: self.auth.clone(),
+            client: auth.client().clone(),
+            auth: auth.clone(),
             on_register: self.on_register,
+            orders: self.orders,
         };
-        // The grant layer goes inside the token layer: it needs the verified user.
-        let orders = Router::new()
-            .route("/orders/{id}", get(order).delete(delete_order))
-            .route_layer(self.grants);
-        let protected = Router::new()
-            .route("/user", get(current_user))
-            .merge(orders)
-            // `route_layer`: only these routes need a token; unknown paths still get a 404.
-            .route_layer(self.auth);
+        // `/session` sets and clears the session cookies outside `StlockLayer`, so it gets the
+        // layer's cross-origin check from tower-http: with it, a page of another origin can
+        // neither sign the browser out nor into an account of its choosing.
+        let same_origin = CsrfLayer::new().with_rejection_response(cross_origin_refused);
+        // Each layer wraps the handlers of one method router (`MethodRouter::route_layer`), so a
+        // wrong method is a 405, token or not. On the router (`Router::route_layer`) it would
+        // wrap each path's 405 answer too, and a wrong method without a token would be a 401,
+        // unless `method_not_allowed_fallback` happened to be called after it.
         Router::new()
             .route("/", get(page))
             .route("/register", post(register::<R>))
             .route("/login", post(login::<R>))
             .route("/refresh", post(refresh::<R>))
             .route("/logout", post(logout::<R>))
-            .merge(protected)
+            .route(
+                "/session",
+                post(sign_in::<R>)
+                    .delete(sign_out::<R>)
+                    .route_layer(same_origin),
+            )
+            .route("/user", get(current_user).route_layer(auth.clone()))
+            // Any signed-in user may place an order; no grant is asked for.
+            .route("/orders", post(place_order::<R>).route_layer(auth.clone()))
+            // The grant layer goes inside the token layer: it needs the verified user.
+            .route(
+                "/orders/{id}",
+                get(order)
+                    .delete(delete_order)
+                    .route_layer(self.grants)
+                    .route_layer(auth),
+            )
             .fallback(not_found)
+            // A JSON body for every 405. It applies to the routes added above, and is not behind
+            // their layers, which wrap only the handlers.
             .method_not_allowed_fallback(method_not_allowed)
             .with_state(state)
+    }
+}
+
+/// How many orders `POST /orders` placed. The demo keeps no orders, only their number, so
+/// that no client can make it hold more and more memory.
+#[derive(Clone, Debug, Default)]
+pub struct Orders(Arc<AtomicU64>);
+
+impl Orders {
+    /// The number of orders placed so far.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn placed(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Places one; returns its number, from 1.
+    fn place(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
     }
 }
 
@@ -104,6 +166,7 @@ struct AppState<R> {
     /// The token layer, for the session cookies it reads and refreshes.
     auth: StlockLayer<R>,
     on_register: Option<OnRegister>,
+    orders: Orders,
 }
 
 // No `Debug` on the bodies: they hold passwords and tokens.
@@ -126,6 +189,17 @@ struct RefreshBody {
     refresh_token: String,
 }
 
+#[derive(Deserialize)]
+struct NewOrder {
+    item: String,
+}
+
+/// The longest item name an order takes, in characters.
+const MAX_ITEM_CHARS: usize = 200;
+
+/// Responses that carry tokens in their body must not be kept by any cache (RFC 6749, 5.1).
+const NO_STORE: [(axum::http::HeaderName, &str); 1] = [(CACHE_CONTROL, "no-store")];
+
 async fn register<R>(
     State(state): State<AppState<R>>,
     JsonBody(body): JsonBody<RegisterBody>,
@@ -138,53 +212,82 @@ async fn register<R>(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-/// The pair as JSON, for API clients, and in cookies, for browsers.
-async fn login<R: RejectionHandler>(
+/// The pair as JSON, for API clients, which keep it themselves: no cookie.
+async fn login<R>(
     State(state): State<AppState<R>>,
     JsonBody(body): JsonBody<LoginBody>,
-) -> Result<(SessionCookies, Json<TokenPair>), ApiError> {
-    let pair = state.client.login(&body.username, &body.password).await?;
-    Ok((state.auth.session_cookies(&pair)?, Json(pair)))
+) -> Result<impl IntoResponse, ApiError> {
+    let pair: TokenPair = state.client.login(&body.username, &body.password).await?;
+    Ok((NO_STORE, Json(pair)))
 }
 
-async fn refresh<R: RejectionHandler>(
+async fn refresh<R>(
     State(state): State<AppState<R>>,
     JsonBody(body): JsonBody<RefreshBody>,
-) -> Result<(SessionCookies, Json<TokenPair>), ApiError> {
-    let pair = state.client.refresh(&body.refresh_token).await?;
-    Ok((state.auth.session_cookies(&pair)?, Json(pair)))
+) -> Result<impl IntoResponse, ApiError> {
+    let pair: TokenPair = state.client.refresh(&body.refresh_token).await?;
+    Ok((NO_STORE, Json(pair)))
 }
 
-/// Signs out the refresh token of the body (API clients), else of the refresh cookie (browsers,
-/// whose script cannot read an `HttpOnly` cookie), and clears the cookies either way.
-async fn logout<R: RejectionHandler>(
+/// Signs out the refresh token of the body. Browsers, which cannot read their `HttpOnly`
+/// refresh cookie to send it, use `DELETE /session`.
+async fn logout<R>(
+    State(state): State<AppState<R>>,
+    JsonBody(body): JsonBody<RefreshBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state.client.logout(&body.refresh_token).await?;
+    Ok(Json(serde_json::json!({ "logged_out": true })))
+}
+
+/// Signs a browser in: the pair goes into two `HttpOnly` cookies, out of reach of the page's
+/// scripts, and the body says who signed in, without a token.
+async fn sign_in<R: RejectionHandler>(
+    State(state): State<AppState<R>>,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<(SessionCookies, Json<serde_json::Value>), ApiError> {
+    let pair = state.client.login(&body.username, &body.password).await?;
+    let claims = state.client.decode(&pair.access_token)?;
+    let cookies = state.auth.session_cookies(&pair)?;
+    Ok((cookies, Json(serde_json::json!({ "user_id": claims.sub }))))
+}
+
+/// Signs a browser out: revokes the session of its refresh cookie at the service and clears
+/// both cookies, 204. Without a refresh cookie, or with one the service no longer takes (spent,
+/// expired, already signed out), there is nothing to revoke: the cookies are cleared all the
+/// same, so that signing out always leaves the browser signed out. Only when the service cannot
+/// be asked are the cookies kept, with a 502 or 504, so that signing out again can still revoke
+/// the session rather than leave it alive unseen.
+async fn sign_out<R: RejectionHandler>(
     State(state): State<AppState<R>>,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<(SessionCookies, Json<serde_json::Value>), ApiError> {
-    let refresh_token = if body.iter().all(u8::is_ascii_whitespace) {
-        state
-            .auth
-            .session_refresh_token(&headers)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "send {\"refresh_token\": …} or the refresh cookie",
-                )
-            })?
-    } else {
-        serde_json::from_slice::<RefreshBody>(&body)
-            .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string()))?
-            .refresh_token
-    };
-    state.client.logout(&refresh_token).await?;
-    let cleared = state.auth.cleared_session_cookies();
-    Ok((cleared, Json(serde_json::json!({ "logged_out": true }))))
+) -> Result<(StatusCode, SessionCookies, ()), ApiError> {
+    if let Some(refresh_token) = state.auth.session_refresh_token(&headers) {
+        match state.client.logout(refresh_token).await {
+            Ok(()) => {}
+            Err(stlock::Error::Service(refused)) if refused.status().is_client_error() => {}
+            Err(stlock::Error::InvalidInput { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        state.auth.cleared_session_cookies(),
+        (),
+    ))
 }
 
-/// A page for trying the browser flow: sign in, then call `/user` many times at once; the
-/// tokens never leave their `HttpOnly` cookies. The browser test drives it.
+/// The answer of tower-http's cross-origin check, in the app's JSON shape, as `StlockLayer`
+/// words its own.
+fn cross_origin_refused(error: ProtectionError) -> Response {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!("cross-origin request refused: {error}"),
+    )
+    .into_response()
+}
+
+/// A page for trying the browser flow: sign in, call `/user` many times at once, place an
+/// order, sign out; the tokens never leave their `HttpOnly` cookies. The browser tests drive it.
 async fn page() -> Html<&'static str> {
     Html(include_str!("page.html"))
 }
@@ -192,6 +295,28 @@ async fn page() -> Html<&'static str> {
 /// The Python `/user`: the token's claims, here verified by `StlockLayer` before we get them.
 async fn current_user(user: StlockUser) -> Json<Claims> {
     Json(user.into_claims())
+}
+
+/// Places an order for the signed-in user: 201, with the order's address in `Location`.
+async fn place_order<R>(
+    State(state): State<AppState<R>>,
+    user: StlockUser,
+    OrderBody(body): OrderBody,
+) -> Result<impl IntoResponse, ApiError> {
+    let item = body.item.trim();
+    if item.is_empty() || item.chars().count() > MAX_ITEM_CHARS {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("`item` must hold 1 to {MAX_ITEM_CHARS} characters"),
+        ));
+    }
+    let id = state.orders.place();
+    let order = serde_json::json!({ "id": id, "item": item, "user_id": user.user_id() });
+    Ok((
+        StatusCode::CREATED,
+        [(LOCATION, format!("/orders/{id}"))],
+        Json(order),
+    ))
 }
 
 async fn order(user: StlockUser, Path(id): Path<String>) -> Json<serde_json::Value> {
@@ -298,4 +423,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     ApiError::new(rejection.status(), rejection.body_text())
+}
+
+/// A new order, from JSON or from a form (`item=…`), which is what an HTML form posts without
+/// any script: the kind of request a page of another origin can make a browser send.
+struct OrderBody(NewOrder);
+
+impl<S: Send + Sync> FromRequest<S> for OrderBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let form = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|mime| {
+                mime.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if form {
+            match Form::<NewOrder>::from_request(request, state).await {
+                Ok(Form(order)) => Ok(OrderBody(order)),
+                Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
+            }
+        } else {
+            JsonBody::from_request(request, state)
+                .await
+                .map(|JsonBody(order)| OrderBody(order))
+        }
+    }
 }

@@ -84,8 +84,8 @@ async fn run() -> Result<(), Box<dyn Error>> {
 
 /// DEMO ONLY: creates a policy allowing `GET /orders/**` and returns a hook that attaches it
 /// to every newly registered user (and answers with the updated user), so that the
-/// walk-through shows a grant allowed and one denied. A real app has its policies written and attached by the pool's owner, not by
-/// itself on registration.
+/// walk-through shows a grant allowed and one denied. A real app has its policies written and
+/// attached by the pool's owner, not by itself on registration.
 fn demo_policy(
     emulator: Arc<Emulator>,
 ) -> Result<
@@ -111,7 +111,7 @@ fn demo_policy(
     )
 }
 
-/// `--listen ADDR`, else `127.0.0.1:$PORT`, else `127.0.0.1:3000`; `None` for `--help`.
+/// Returns once Ctrl-C is pressed; never where signals cannot be handled.
 async fn ctrl_c() {
     if tokio::signal::ctrl_c().await.is_err() {
         // No signal handling here: run until killed.
@@ -153,13 +153,23 @@ Try it from another terminal (Ctrl-C here stops the server):
   curl -i {base}/logout {json} -d "{{\"refresh_token\":\"$REFRESH\"}}"
   curl -i {base}/refresh {json} -d "{{\"refresh_token\":\"$REFRESH\"}}"
 
-  # the browser flow, with curl's cookie jar: login sets two HttpOnly cookies, /user reads
-  # them (and would refresh an expired one), logout revokes the session and clears them
-  curl -s -c jar {base}/login {json} -d '{{"username":"alice","password":"change-me"}}' >/dev/null
+  # the browser flow, with curl's cookie jar: POST /session signs in (two HttpOnly cookies, no
+  # token in the body); /user and POST /orders read the cookies (and would refresh an expired
+  # one); a form posted from another origin is refused (403); DELETE /session revokes the
+  # session and clears both cookies (204); then /orders/42, whose grant check asks the service,
+  # and /user, which finds no cookie, answer 401
+  curl -s -c jar {base}/session {json} -d '{{"username":"alice","password":"change-me"}}'
+  curl -i -b jar -c jar {base}/user
+  curl -i -b jar -c jar {base}/orders {json} -d '{{"item":"a teapot"}}'
+  curl -i -b jar {base}/orders -d 'item=a+teapot' -H 'Origin: http://evil.example'
+  curl -i -b jar -c jar -X DELETE {base}/session
+  curl -i -b jar {base}/orders/42
   curl -i -b jar {base}/user
-  curl -i -b jar -c jar -X POST {base}/logout
+  # (curl 7.88, Debian 12's, writes the first cookie a response clears back into the jar, old
+  # value and all: there the last /user answers 200 until that access token expires, since
+  # StlockLayer verifies it without asking the service; a browser drops both cookies)
 
-Or open {base}/ in a browser, sign in as alice, and call /user 20 times at once.
+Or open {base}/ in a browser, sign in as alice, call /user 20 times at once, place an order.
 "#
     );
 }

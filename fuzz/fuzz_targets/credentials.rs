@@ -20,6 +20,11 @@ struct Input<'a> {
     authorization: Vec<&'a [u8]>,
     cookies: Vec<&'a [u8]>,
     cookie_name: &'a str,
+    /// A request that changes state, judged by where it says it comes from.
+    post: bool,
+    origin: Vec<&'a [u8]>,
+    sec_fetch_site: Vec<&'a [u8]>,
+    host: Vec<&'a [u8]>,
 }
 
 fn client() -> &'static Client {
@@ -46,9 +51,18 @@ fuzz_target!(|input: Input<'_>| {
         Ok::<_, Infallible>(Response::new(Body::empty()))
     }));
     let mut request = Request::new(Body::empty());
+    if input.post {
+        *request.method_mut() = http::Method::POST;
+    }
     for (name, values) in [
         (header::AUTHORIZATION, &input.authorization),
         (header::COOKIE, &input.cookies),
+        (header::ORIGIN, &input.origin),
+        (
+            header::HeaderName::from_static("sec-fetch-site"),
+            &input.sec_fetch_site,
+        ),
+        (header::HOST, &input.host),
     ] {
         for value in values {
             if let Ok(value) = HeaderValue::from_bytes(value) {
@@ -65,7 +79,8 @@ fuzz_target!(|input: Input<'_>| {
         [
             StatusCode::OK,
             StatusCode::BAD_REQUEST,
-            StatusCode::UNAUTHORIZED
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN
         ]
         .contains(&response.status()),
         "{}",

@@ -103,6 +103,11 @@ impl Error {
         }
     }
 
+    /// What the service's refusal says about the session, for a 401 or 403: see [`Refusal`].
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.service_error().and_then(ServiceError::refusal)
+    }
+
     /// The service's error answer, if that is what this is.
     pub fn service_error(&self) -> Option<&ServiceError> {
         match self {
@@ -157,6 +162,96 @@ impl ServiceError {
     }
 }
 
+/// What a refusal from the service (a 401 or 403) says about the session, read from the whole
+/// answer: its status, that its body is JSON with a `detail`, and what the detail says.
+///
+/// The service's wire does not document its error answers, so only answers recognised as the
+/// service speaking about the token or the user end a session; anything else — a proxy's or a
+/// firewall's page, an answer about the API key or the owner, an unfamiliar text — is a fault,
+/// and a fault never signs anyone out. The emulator's answers are the reference (see its
+/// README).
+///
+/// | status | body | `detail` mentions | refusal | the session |
+/// |---|---|---|---|---|
+/// | 401 or 403 | JSON | the owner | [`ForeignOwner`](Self::ForeignOwner) | kept: a configuration fault |
+/// | 401 or 403 | JSON | the API key | [`ApiKey`](Self::ApiKey) | kept: a configuration fault |
+/// | 401 or 403 | JSON | a token already used, reused | [`ReusedToken`](Self::ReusedToken) | ends |
+/// | 401 or 403 | JSON | a token revoked, expired, invalid or not valid | [`Token`](Self::Token) | ends |
+/// | 401 or 403 | JSON | a user blocked, disabled or deactivated | [`BlockedUser`](Self::BlockedUser) | ends |
+/// | anything else | | | [`Unrecognised`](Self::Unrecognised) | kept: a fault |
+///
+/// ```
+/// use stlock::client::Refusal;
+///
+/// assert!(Refusal::Token.ends_session());
+/// assert!(!Refusal::ApiKey.ends_session());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The service refused the token itself: revoked, expired or not valid.
+    Token,
+    /// The service refused a refresh token that was already used: its reuse detection has ended
+    /// the session, and someone may hold a stolen copy.
+    ReusedToken,
+    /// The user is blocked.
+    BlockedUser,
+    /// The API key is missing or wrong: the app is misconfigured, the user did nothing wrong.
+    ApiKey,
+    /// The API key belongs to another owner than the token: the app is misconfigured.
+    ForeignOwner,
+    /// Not an answer recognised as the service's: a proxy, a gateway or a firewall, or a text
+    /// this version does not know.
+    Unrecognised,
+}
+
+impl Refusal {
+    /// Whether the service has ended the session: only then does a refresh sign the user out.
+    pub fn ends_session(self) -> bool {
+        matches!(
+            self,
+            Refusal::Token | Refusal::ReusedToken | Refusal::BlockedUser
+        )
+    }
+
+    /// Whether the app's own configuration is at fault (the API key or the owner).
+    pub fn is_configuration(self) -> bool {
+        matches!(self, Refusal::ApiKey | Refusal::ForeignOwner)
+    }
+}
+
+impl ServiceError {
+    /// What this answer says about the session: see [`Refusal`]. `None` for a status other
+    /// than 401 and 403.
+    pub fn refusal(&self) -> Option<Refusal> {
+        if !matches!(
+            self.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            return None;
+        }
+        let Some(detail) = self.detail.as_deref().filter(|_| self.json) else {
+            return Some(Refusal::Unrecognised);
+        };
+        let detail = detail.to_ascii_lowercase();
+        let says = |words: &[&str]| words.iter().any(|word| detail.contains(word));
+        // Configuration first: "the API key is not valid" must not read as a token refused.
+        Some(if says(&["owner"]) {
+            Refusal::ForeignOwner
+        } else if says(&["api key", "api-key", "apikey", "api_key"]) {
+            Refusal::ApiKey
+        } else if says(&["token"]) && says(&["already used", "reused", "reuse"]) {
+            Refusal::ReusedToken
+        } else if says(&["token"]) && says(&["revoked", "expired", "invalid", "not valid"]) {
+            Refusal::Token
+        } else if says(&["blocked", "disabled", "deactivated"]) {
+            Refusal::BlockedUser
+        } else {
+            Refusal::Unrecognised
+        })
+    }
+}
+
 impl std::fmt::Display for ServiceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "the STLock service answered {}", self.status)?;
@@ -206,6 +301,42 @@ mod tests {
             let err = ServiceError::new(StatusCode::BAD_GATEWAY, body);
             assert_eq!(err.detail(), detail);
             assert_eq!(err.body().as_bytes(), body);
+        }
+    }
+
+    #[test]
+    fn refusals_are_classified_from_the_whole_answer() {
+        let cases: [(u16, &[u8], Option<Refusal>); 12] = [
+            (401, br#"{"detail":"the token has been revoked"}"#, Some(Refusal::Token)),
+            (401, br#"{"detail":"the token has expired"}"#, Some(Refusal::Token)),
+            (
+                401,
+                br#"{"detail":"the refresh token was already used; every token of that sign-in is now revoked"}"#,
+                Some(Refusal::ReusedToken),
+            ),
+            (403, br#"{"detail":"the user is blocked"}"#, Some(Refusal::BlockedUser)),
+            (401, br#"{"detail":"the API key is not valid"}"#, Some(Refusal::ApiKey)),
+            (401, br#"{"detail":"the x-api-key header is missing"}"#, Some(Refusal::ApiKey)),
+            (
+                403,
+                br#"{"detail":"the API key belongs to another owner"}"#,
+                Some(Refusal::ForeignOwner),
+            ),
+            // A proxy's or a firewall's page, JSON without a detail, an unknown text.
+            (403, b"<html>Forbidden</html>", Some(Refusal::Unrecognised)),
+            (401, br#"{"message":"token revoked"}"#, Some(Refusal::Unrecognised)),
+            (403, br#"{"detail":"Not authenticated"}"#, Some(Refusal::Unrecognised)),
+            (
+                401,
+                br#"{"detail":"the Authorization header must be `bearer <token>`"}"#,
+                Some(Refusal::Unrecognised),
+            ),
+            (500, br#"{"detail":"the token has been revoked"}"#, None),
+        ];
+        for (status, body, refusal) in cases {
+            let status = StatusCode::from_u16(status).unwrap();
+            let error = ServiceError::new(status, body);
+            assert_eq!(error.refusal(), refusal, "{status} {}", error.body());
         }
     }
 

@@ -15,7 +15,7 @@ use crate::Config;
 
 mod error;
 
-pub use error::{Error, ServiceError};
+pub use error::{Error, Refusal, ServiceError};
 
 /// Largest answer body read from the service; real answers are well under a kilobyte, so more
 /// than this is a broken or hostile server, not a bigger answer.

@@ -10,6 +10,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::PathError;
+use crate::client::Refusal;
 use crate::rejection::{polled_after_completion, reject, RejectionBody, RejectionHandler};
 use crate::{AuthError, Error, GrantDecision, TokenSource};
 
@@ -136,8 +137,13 @@ fn allowed(decision: GrantDecision, origin: &TokenSource) -> Result<(), AuthErro
 /// everything else fails closed.
 fn failure(error: Error, origin: &TokenSource) -> AuthError {
     match error.status() {
-        // The service no longer knows the token, or (rarely) a wrong API key: both are 401, and
-        // the rejection's log line tells them apart by the service's own words.
+        // A refusal of the app's API key or owner says nothing of the token: the app is
+        // misconfigured, so the check is unavailable (503, the cause logged at warn), and the
+        // client is not told its token was revoked.
+        Some(_) if error.refusal().is_some_and(Refusal::is_configuration) => {
+            AuthError::GrantUnavailable(Arc::new(error))
+        }
+        // The service no longer knows the token.
         Some(StatusCode::UNAUTHORIZED) => {
             tracing::debug!(%error, "the grant check was refused");
             AuthError::RevokedToken {

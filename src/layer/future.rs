@@ -100,11 +100,15 @@ where
                     };
                     let (mut service, mut request, rejection) = *pending;
                     match renewal {
-                        Renewal::Admitted(user, attach) => {
+                        Renewal::Admitted(user, renewed) => {
                             request.extensions_mut().insert(user);
+                            let attach = renewed.map(|renewed| {
+                                renewed.hand_over(request.headers_mut());
+                                Box::new(renewed.into_attach())
+                            });
                             State::Calling {
                                 future: service.call(request),
-                                attach: attach.map(Box::new),
+                                attach,
                             }
                         }
                         Renewal::Refused(error, attach) => {

@@ -8,12 +8,13 @@ pub(crate) mod source;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::{Method, Request, Response, Uri};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::cross_origin::CrossOriginProtection;
 use crate::extract::Anonymous;
-use crate::refresh::flow::{Judged, Refresher};
+use crate::refresh::flow::{Due, Judged, Refresher};
 use crate::refresh::{AutoRefresh, CookieSettings, SessionCookies};
 use crate::rejection::{reject, DefaultRejection, RejectionBody, RejectionHandler};
 use crate::token::unix_now;
@@ -46,6 +47,9 @@ use cache::{Probe, TokenCache};
 ///   requests race; see [`auto_refresh`](Self::auto_refresh). The wrapped service must be
 ///   `Clone` (axum's routes and tonic's services are): a request whose token is renewed calls it
 ///   once the renewal is done.
+/// - **Cross-origin requests**: a request that changes state with credentials from a cookie is
+///   refused with 403 when the browser says it comes from another origin; see
+///   [`cross_origin`](Self::cross_origin).
 /// - **Rejections**: 401 with a JSON `{"detail": …}` body that names where a token was looked for
 ///   (and `WWW-Authenticate: Bearer …` when the `Authorization` header is one of the sources), or
 ///   the gRPC status `UNAUTHENTICATED` for gRPC requests; replace the HTTP response with
@@ -60,10 +64,13 @@ use cache::{Probe, TokenCache};
 /// }
 ///
 /// # fn app(config: stlock::Config) -> Result<Router, stlock::Error> {
+/// let auth = StlockLayer::new(config)?;
 /// let app = Router::new()
-///     .route("/me", get(me))
-///     // `route_layer`: a wrong method still answers 405 and an unknown path 404, token or not.
-///     .route_layer(StlockLayer::new(config)?);
+///     // On the method router: a wrong method answers 405, token or not.
+///     .route("/me", get(me).route_layer(auth.clone()))
+///     // On a router: its unknown paths answer 404, but since axum 0.8 the method router's 405
+///     // is behind the layer too, so a wrong method without a token answers 401.
+///     .merge(Router::new().route("/orders", get(me)).route_layer(auth));
 /// # Ok(app) }
 /// ```
 #[derive(Clone)]
@@ -74,6 +81,7 @@ pub struct StlockLayer<R = DefaultRejection> {
     rejection: R,
     refresh: Option<Arc<Refresher>>,
     cache: Option<Arc<TokenCache>>,
+    cross_origin: CrossOriginProtection,
 }
 
 impl StlockLayer {
@@ -92,6 +100,7 @@ impl StlockLayer {
             rejection: DefaultRejection,
             refresh: None,
             cache: TokenCache::new(DEFAULT_TOKEN_CACHE_CAPACITY).map(Arc::new),
+            cross_origin: CrossOriginProtection::new(),
         }
     }
 }
@@ -119,9 +128,10 @@ impl<R: RejectionHandler> StlockLayer<R> {
     /// sources, and carry a `WWW-Authenticate: Bearer` challenge only when the header is one of
     /// them.
     ///
-    /// Browsers send cookies with every request, cross-site ones included: a route that changes
-    /// state and accepts the token from a cookie needs CSRF protection (a `SameSite=Strict` or
-    /// `Lax` cookie at least), which the header does not.
+    /// Browsers send cookies with every request, cross-site ones included: a request that
+    /// changes state with a token from a cookie is refused with 403 when the browser says it
+    /// comes from another origin (see [`cross_origin`](Self::cross_origin)); one with the
+    /// header token is not exposed to that.
     #[must_use]
     pub fn token_sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
         let sources: Vec<_> = sources.into_iter().collect();
@@ -161,7 +171,7 @@ impl<R: RejectionHandler> StlockLayer<R> {
     fn with_refresh(mut self, refresh: Option<AutoRefresh>) -> Self {
         self.refresh = refresh.map(|config| {
             let needed = if config.is_cookie_mode() {
-                TokenSource::cookie(config.cookies.access.as_str())
+                TokenSource::cookie(config.cookies.access_name())
             } else {
                 TokenSource::AuthorizationHeader
             };
@@ -179,45 +189,53 @@ impl<R: RejectionHandler> StlockLayer<R> {
         self
     }
 
-    /// The `Set-Cookie` headers that sign a browser in with `pair`, for the app's own login
+    /// The `Set-Cookie` headers that sign a browser in with `pair`, for the app's own sign-in
     /// handler: the cookie names and attributes of the layer's [`AutoRefresh`] (its defaults
-    /// when it has none), each cookie living as long as its token. Both tokens are verified
-    /// first, which also reads their expiry.
+    /// when it has none), both cookies living as long as the refresh token. Both tokens are
+    /// verified first, which also reads their expiry.
+    ///
+    /// The body of such a response carries no token: the cookies are `HttpOnly` so that no
+    /// script, an injected one included, can read them, and a token in the body would undo
+    /// that. Routes that set or clear the session cookies outside the layer need cross-origin
+    /// protection of their own (see [`cross_origin`](crate::cross_origin)).
     ///
     /// ```
-    /// use axum::{extract::State, Json};
+    /// use axum::{extract::State, http::StatusCode, Json};
     /// use stlock::refresh::SessionCookies;
-    /// use stlock::{StlockLayer, TokenPair};
+    /// use stlock::StlockLayer;
     ///
-    /// async fn login(State(auth): State<StlockLayer>) -> Result<(SessionCookies, Json<TokenPair>), String> {
-    ///     let pair = auth.client().login("alice", "s3cret").await.map_err(|e| e.to_string())?;
-    ///     let cookies = auth.session_cookies(&pair).map_err(|e| e.to_string())?;
-    ///     Ok((cookies, Json(pair)))
+    /// #[derive(serde::Deserialize)]
+    /// struct SignIn { username: String, password: String }
+    ///
+    /// async fn sign_in(
+    ///     State(auth): State<StlockLayer>,
+    ///     Json(form): Json<SignIn>,
+    /// ) -> Result<SessionCookies, StatusCode> {
+    ///     let pair = auth.client().login(&form.username, &form.password).await
+    ///         .map_err(|_| StatusCode::UNAUTHORIZED)?;
+    ///     auth.session_cookies(&pair).map_err(|_| StatusCode::BAD_GATEWAY)
     /// }
     /// ```
     pub fn session_cookies(&self, pair: &TokenPair) -> Result<SessionCookies, DecodeError> {
         let decoder = self.client.decoder();
-        let access = decoder.decode_access(&pair.access_token)?;
+        decoder.decode_access(&pair.access_token)?;
         let refresh = decoder.decode_refresh(&pair.refresh_token)?;
-        let now = unix_now();
-        Ok(self.cookie_settings().set(
-            (&pair.access_token, access.exp.saturating_sub(now)),
-            (&pair.refresh_token, refresh.exp.saturating_sub(now)),
-        ))
+        let lifetime = refresh.exp.saturating_sub(unix_now());
+        Ok(self.cookie_settings().set(pair, lifetime))
     }
 
     /// The refresh token of the session cookies in `headers` (the refresh cookie of the layer's
-    /// [`AutoRefresh`], or its default name), for an app's logout handler: a browser's script
+    /// [`AutoRefresh`], or its default name), for an app's sign-out handler: a browser's script
     /// cannot read an `HttpOnly` cookie to send it. `None` when there is none, or more than one.
     pub fn session_refresh_token<'a>(&self, headers: &'a http::HeaderMap) -> Option<&'a str> {
-        match TokenSource::cookie(self.cookie_settings().refresh).read(headers) {
+        match TokenSource::cookie(self.cookie_settings().refresh_name()).read(headers) {
             Found::Token(token) => Some(token),
             _ => None,
         }
     }
 
     /// The `Set-Cookie` headers that sign a browser out: both cookies emptied and expired, for
-    /// the app's own logout handler.
+    /// the app's own sign-out handler.
     pub fn cleared_session_cookies(&self) -> SessionCookies {
         self.cookie_settings().clear()
     }
@@ -227,6 +245,23 @@ impl<R: RejectionHandler> StlockLayer<R> {
             Some(refresher) => refresher.config().cookies.clone(),
             None => AutoRefresh::cookies().cookies,
         }
+    }
+
+    /// The cross-origin protection of credentials read from a cookie: on by default, see
+    /// [`cross_origin`](crate::cross_origin). Use it to trust further origins, or, only for
+    /// an app with a CSRF defence of its own, to turn it off.
+    ///
+    /// ```
+    /// use stlock::cross_origin::CrossOriginProtection;
+    ///
+    /// # fn wire(auth: stlock::StlockLayer) -> Result<(), stlock::cross_origin::InvalidOrigin> {
+    /// let auth = auth.cross_origin(CrossOriginProtection::new().trust("https://admin.example.com")?);
+    /// # drop(auth); Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn cross_origin(mut self, protection: CrossOriginProtection) -> Self {
+        self.cross_origin = protection;
+        self
     }
 
     /// Replaces the HTTP rejection response (gRPC requests keep their gRPC status).
@@ -255,6 +290,7 @@ impl<R: RejectionHandler> StlockLayer<R> {
             rejection: handler,
             refresh: self.refresh,
             cache: self.cache,
+            cross_origin: self.cross_origin,
         }
     }
 
@@ -291,12 +327,12 @@ impl<R: RejectionHandler> StlockLayer<R> {
         &self.sources
     }
 
-    fn authenticate(&self, headers: &http::HeaderMap) -> Authenticated {
+    fn authenticate(&self, method: &Method, uri: &Uri, headers: &http::HeaderMap) -> Authenticated {
         let probe = match self.cached_user(headers) {
             Ok(user) => return Authenticated::User(user),
             Err(probe) => probe,
         };
-        match find_token(&self.sources, headers) {
+        let judged = match find_token(&self.sources, headers) {
             (Found::Token(token), index) => match &self.refresh {
                 Some(refresher) => refresher
                     .judge(token, index, headers, self.cache.as_deref(), probe)
@@ -313,9 +349,8 @@ impl<R: RejectionHandler> StlockLayer<R> {
             },
             (Found::Absent, _) => {
                 if let Some(judged) = self.refresh.as_ref().and_then(|r| r.judge_absent(headers)) {
-                    return judged.into();
-                }
-                if self.optional {
+                    judged.into()
+                } else if self.optional {
                     Authenticated::Anonymous
                 } else {
                     Authenticated::Refused(AuthError::MissingToken {
@@ -329,7 +364,38 @@ impl<R: RejectionHandler> StlockLayer<R> {
                     reason,
                 })
             }
+        };
+        match judged {
+            // The access cookie outlives its token (it lives as long as the refresh token), so
+            // an expired token in it is what a browser that dropped the cookie used to send:
+            // nothing, which an optional layer lets through.
+            Authenticated::Refused(AuthError::InvalidToken {
+                origin: TokenSource::Cookie(_),
+                reason: DecodeError::Expired,
+            }) if self.optional => Authenticated::Anonymous,
+            // Credentials from a cookie on a request that changes state: the browser must say
+            // it comes from the app's own origin, before anything (a refresh) is done with them.
+            Authenticated::User(ref user)
+                if !user.token_source().is_authorization_header()
+                    && self.cross_origin.check(method, uri, headers).is_err() =>
+            {
+                self.cross_origin_refused(user.token_source().clone())
+            }
+            Authenticated::Due(ref due)
+                if due.cookie_borne() && self.cross_origin.check(method, uri, headers).is_err() =>
+            {
+                self.cross_origin_refused(due.origin().clone())
+            }
+            judged => judged,
         }
+    }
+
+    fn cross_origin_refused(&self, origin: TokenSource) -> Authenticated {
+        tracing::warn!(
+            %origin,
+            "stlock refused a cross-origin request that changes state with cookie credentials"
+        );
+        Authenticated::Refused(AuthError::CrossOrigin { origin })
     }
 }
 
@@ -387,7 +453,7 @@ impl<R> StlockLayer<R> {
 enum Authenticated {
     User(StlockUser),
     Anonymous,
-    Due(crate::refresh::flow::Due),
+    Due(Box<Due>),
     Refused(AuthError),
 }
 
@@ -465,7 +531,10 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let user = match self.layer.authenticate(request.headers()) {
+        let authenticated =
+            self.layer
+                .authenticate(request.method(), request.uri(), request.headers());
+        let user = match authenticated {
             Authenticated::User(user) => user,
             Authenticated::Anonymous => {
                 request.extensions_mut().insert(Anonymous {

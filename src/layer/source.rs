@@ -182,21 +182,6 @@ pub(crate) enum Found<'a> {
     Malformed(&'static str),
 }
 
-/// The bytes after `Bearer ` of the one `Authorization` header, trimmed, unchecked: for a lookup
-/// in the verified-token cache, where equality with a token once verified is all the checking
-/// they need. `None` for anything but a single plain bearer header, which then goes the long
-/// way.
-pub(crate) fn bearer_bytes(headers: &HeaderMap) -> Option<&[u8]> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    let (scheme, rest) = value.as_bytes().trim_ascii().split_at_checked(6)?;
-    let rest = rest.strip_prefix(b" ")?.trim_ascii_start();
-    scheme.eq_ignore_ascii_case(b"bearer").then_some(rest)
-}
-
 /// Longest `Authorization` or cookie header read: a token plus room for the scheme and other
 /// cookies. Larger ones are refused before they are parsed.
 const MAX_HEADER_LEN: usize = MAX_TOKEN_LEN + 4 * 1024;
@@ -217,37 +202,65 @@ pub(crate) fn find_token<'a>(
     (Found::Absent, 0)
 }
 
-fn from_authorization(headers: &HeaderMap) -> Found<'_> {
+/// The token candidate of the one `Authorization` header, for a lookup in the verified-token
+/// cache: the header read exactly as [`TokenSource::read`] reads it (one header, the size limit,
+/// the scheme), but for the checks of the token's own bytes — visible ASCII, not empty, no
+/// space — which equality with a token verified before already proves. `None` for anything
+/// that is not such a candidate; the request then goes the long way, and gets its answer there.
+pub(crate) fn bearer_bytes(headers: &HeaderMap) -> Option<&[u8]> {
+    after_bearer(authorization_value(headers).ok()??)
+}
+
+/// The one `Authorization` header, if it is within the size limit.
+fn authorization_value(headers: &HeaderMap) -> Result<Option<&[u8]>, &'static str> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
-        return Found::Absent;
+        return Ok(None);
     };
     if values.next().is_some() {
-        return Found::Malformed("more than one Authorization header");
+        return Err("more than one Authorization header");
     }
     if value.len() > MAX_HEADER_LEN {
-        return Found::Malformed("the Authorization header is too large");
+        return Err("the Authorization header is too large");
     }
+    Ok(Some(value.as_bytes()))
+}
+
+/// What follows the `Bearer` scheme (in any case) and its spaces, up to the trailing spaces;
+/// `None` for another scheme, which is no bearer token (other middleware may want it).
+fn after_bearer(value: &[u8]) -> Option<&[u8]> {
+    let value = value.trim_ascii();
+    let (scheme, rest) = match memchr::memchr(b' ', value) {
+        Some(space) => (&value[..space], &value[space + 1..]),
+        None => (value, &b""[..]),
+    };
+    scheme
+        .eq_ignore_ascii_case(b"bearer")
+        .then(|| rest.trim_ascii_start())
+}
+
+fn from_authorization(headers: &HeaderMap) -> Found<'_> {
+    let value = match authorization_value(headers) {
+        Ok(Some(value)) => value,
+        Ok(None) => return Found::Absent,
+        Err(reason) => return Found::Malformed(reason),
+    };
     // A header value holds no control character but tab (`http` refuses them), so visible
     // ASCII is ASCII: checked a word at a time, as the header is a token long and read on every
     // request.
-    let value = match std::str::from_utf8(value.as_bytes()) {
-        Ok(value) if value.is_ascii() => value,
-        _ => return Found::Malformed("the Authorization header is not visible ASCII"),
-    };
-    // ASCII by now, so ASCII whitespace is all the whitespace there is.
-    let value = value.trim_ascii();
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        // Another scheme (Basic, …) is no bearer token; other middleware may want it.
-        return Found::Absent;
+    if !value.is_ascii() {
+        return Found::Malformed("the Authorization header is not visible ASCII");
     }
-    let token = rest.trim_ascii_start();
-    let spaced = memchr::memchr2(b' ', b'\t', token.as_bytes()).is_some();
-    match token {
-        "" => Found::Malformed("the Bearer scheme is not followed by a token"),
+    let Some(token) = after_bearer(value) else {
+        return Found::Absent;
+    };
+    let spaced = memchr::memchr2(b' ', b'\t', token).is_some();
+    match std::str::from_utf8(token) {
+        Ok("") => Found::Malformed("the Bearer scheme is not followed by a token"),
         _ if spaced => Found::Malformed("the bearer token contains spaces"),
-        token => Found::Token(token),
+        Ok(token) => Found::Token(token),
+        // ASCII, checked above.
+        Err(_) => Found::Malformed("the Authorization header is not visible ASCII"),
     }
 }
 

@@ -8,11 +8,17 @@ use cookie::{Cookie, SameSite};
 use http::header::{CACHE_CONTROL, SET_COOKIE};
 use http::HeaderValue;
 
+use super::{
+    DEFAULT_ACCESS_COOKIE, DEFAULT_REFRESH_COOKIE, HOST_ACCESS_COOKIE, HOST_REFRESH_COOKIE,
+};
+use crate::TokenPair;
+
 /// Names and attributes of the two session cookies.
 #[derive(Clone, Debug)]
 pub(crate) struct CookieSettings {
-    pub(crate) access: String,
-    pub(crate) refresh: String,
+    /// The names set with `cookie_names`; `None` for the defaults, whose prefix depends on the
+    /// other attributes.
+    pub(crate) names: Option<(String, String)>,
     pub(crate) secure: bool,
     pub(crate) same_site: SameSite,
     pub(crate) path: String,
@@ -20,10 +26,9 @@ pub(crate) struct CookieSettings {
 }
 
 impl CookieSettings {
-    pub(crate) fn new(access: &str, refresh: &str) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            access: access.to_owned(),
-            refresh: refresh.to_owned(),
+            names: None,
             secure: true,
             same_site: SameSite::Lax,
             path: "/".to_owned(),
@@ -31,12 +36,45 @@ impl CookieSettings {
         }
     }
 
-    /// Both cookies holding `pair`, each living as long as its token (`max_age` in seconds).
-    pub(crate) fn set(&self, access: (&str, u64), refresh: (&str, u64)) -> SessionCookies {
+    /// Whether the cookies qualify for the `__Host-` prefix: `Secure`, `Path=/`, no `Domain`.
+    /// A browser then refuses a cookie of that name from anywhere but this host over HTTPS, so a
+    /// sibling subdomain cannot plant (toss) one.
+    fn host_only(&self) -> bool {
+        self.is_secure() && self.path == "/" && self.domain.is_none()
+    }
+
+    fn is_secure(&self) -> bool {
+        // Browsers refuse `SameSite=None` without `Secure`.
+        self.secure || self.same_site == SameSite::None
+    }
+
+    /// The access cookie's name.
+    pub(crate) fn access_name(&self) -> &str {
+        match &self.names {
+            Some((access, _)) => access,
+            None if self.host_only() => HOST_ACCESS_COOKIE,
+            None => DEFAULT_ACCESS_COOKIE,
+        }
+    }
+
+    /// The refresh cookie's name.
+    pub(crate) fn refresh_name(&self) -> &str {
+        match &self.names {
+            Some((_, refresh)) => refresh,
+            None if self.host_only() => HOST_REFRESH_COOKIE,
+            None => DEFAULT_REFRESH_COOKIE,
+        }
+    }
+
+    /// Both cookies holding `pair`, living `lifetime` seconds: the refresh token's. The access
+    /// cookie outlives its token on purpose: a browser keeps sending it, so that a request
+    /// racing a refresh is recognised as the session's own (see `Binding`); an expired access
+    /// token in it counts as none for a layer without auto-refresh.
+    pub(crate) fn set(&self, pair: &TokenPair, lifetime: u64) -> SessionCookies {
         SessionCookies {
             headers: [
-                self.header(&self.access, access.0, access.1),
-                self.header(&self.refresh, refresh.0, refresh.1),
+                self.header(self.access_name(), &pair.access_token, lifetime),
+                self.header(self.refresh_name(), &pair.refresh_token, lifetime),
             ],
         }
     }
@@ -45,8 +83,8 @@ impl CookieSettings {
     pub(crate) fn clear(&self) -> SessionCookies {
         SessionCookies {
             headers: [
-                self.header(&self.access, "", 0),
-                self.header(&self.refresh, "", 0),
+                self.header(self.access_name(), "", 0),
+                self.header(self.refresh_name(), "", 0),
             ],
         }
     }
@@ -55,8 +93,7 @@ impl CookieSettings {
         let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
         let mut cookie = Cookie::build((name, value))
             .http_only(true)
-            // Browsers refuse `SameSite=None` without `Secure`.
-            .secure(self.secure || self.same_site == SameSite::None)
+            .secure(self.is_secure())
             .same_site(self.same_site)
             .path(self.path.as_str())
             .max_age(cookie::time::Duration::seconds(max_age));
@@ -118,17 +155,25 @@ impl fmt::Debug for SessionCookies {
 mod tests {
     use super::*;
 
+    fn pair() -> TokenPair {
+        TokenPair {
+            access_token: "x.y.z".to_owned(),
+            refresh_token: "u.v.w".to_owned(),
+        }
+    }
+
     #[test]
     fn cookies_carry_every_attribute_and_clearing_expires_them() {
-        let settings = CookieSettings::new("a", "r");
-        let set = settings.set(("x.y.z", 600), ("u.v.w", 3600));
+        let mut settings = CookieSettings::new();
+        settings.names = Some(("a".to_owned(), "r".to_owned()));
+        let set = settings.set(&pair(), 3600);
         let [access, refresh] = set
             .headers()
             .clone()
             .map(|h| h.to_str().unwrap().to_owned());
         assert_eq!(
             access,
-            "a=x.y.z; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=600"
+            "a=x.y.z; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=3600"
         );
         assert!(refresh.starts_with("r=u.v.w;") && refresh.contains("Max-Age=3600"));
         assert!(set.headers().iter().all(HeaderValue::is_sensitive));
@@ -144,11 +189,37 @@ mod tests {
     }
 
     #[test]
-    fn same_site_none_is_always_secure() {
-        let mut settings = CookieSettings::new("a", "r");
-        settings.secure = false;
-        settings.same_site = SameSite::None;
-        let header = settings.clear().headers()[0].clone();
+    fn default_names_take_the_host_prefix_only_where_a_browser_accepts_it() {
+        let settings = CookieSettings::new();
+        assert_eq!(settings.access_name(), "__Host-stlock_access");
+        assert_eq!(settings.refresh_name(), "__Host-stlock_refresh");
+        let insecure = CookieSettings {
+            secure: false,
+            ..CookieSettings::new()
+        };
+        let scoped = CookieSettings {
+            path: "/app".to_owned(),
+            ..CookieSettings::new()
+        };
+        let shared = CookieSettings {
+            domain: Some("example.com".to_owned()),
+            ..CookieSettings::new()
+        };
+        for settings in [insecure, scoped, shared] {
+            assert_eq!(settings.access_name(), "stlock_access");
+            assert_eq!(settings.refresh_name(), "stlock_refresh");
+        }
+        let none = CookieSettings {
+            secure: false,
+            same_site: SameSite::None,
+            ..CookieSettings::new()
+        };
+        assert_eq!(
+            none.access_name(),
+            "__Host-stlock_access",
+            "None is always Secure"
+        );
+        let header = none.clear().headers()[0].clone();
         assert!(header.to_str().unwrap().contains("Secure"));
     }
 }

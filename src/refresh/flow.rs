@@ -1,13 +1,17 @@
 //! What the layer does with a request under auto-refresh: judge its access token, and when it is
 //! due, renew it through the store.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{
-    AutoRefresh, Mode, RefreshOutcome, SessionCookies, ACCESS_TOKEN_HEADER, REFRESH_TOKEN_HEADER,
+    AutoRefresh, Binding, BoxFuture, Mode, Refresh, RefreshOutcome, SessionCookies, Settled,
+    ACCESS_TOKEN_HEADER, REFRESH_TOKEN_HEADER,
 };
+use crate::client::Refusal;
 use crate::layer::cache::{Probe, TokenCache};
 use crate::layer::source::Found;
 use crate::token::unix_now;
@@ -24,6 +28,7 @@ pub(crate) struct Refresher {
     renewed_in: usize,
     /// Where the refresh token is: the refresh cookie, or the refresh header.
     refresh_source: RefreshSource,
+    faults: Arc<Faults>,
 }
 
 enum RefreshSource {
@@ -34,26 +39,117 @@ enum RefreshSource {
 /// A request whose access token must be renewed before it goes on.
 pub(crate) struct Due {
     refresh_token: String,
+    /// The access token presented, which a remembered new pair is bound to.
+    binding: Binding,
     /// The subject of the access token presented, which the refresh token must share.
     subject: Option<String>,
     /// The user of the old token, while the leeway still accepts it: the request goes on with it
     /// should the service be unreachable.
     fallback: Option<StlockUser>,
+    /// Where the credentials were found: the access token's source, or the refresh cookie.
+    origin: TokenSource,
+    /// Whether any of them came from a cookie, so that a cross-origin request may not use them.
+    cookie_borne: bool,
+}
+
+impl Due {
+    /// Where the credentials were found.
+    pub(crate) fn origin(&self) -> &TokenSource {
+        &self.origin
+    }
+
+    /// Whether any of them came from a cookie.
+    pub(crate) fn cookie_borne(&self) -> bool {
+        self.cookie_borne
+    }
 }
 
 /// How the layer goes on with a request, once its access token has been judged.
 pub(crate) enum Judged {
     User(StlockUser),
-    Due(Due),
+    /// Boxed: the common outcomes stay small to move.
+    Due(Box<Due>),
     Refused(AuthError),
 }
 
-/// What a refresh ends in, with the headers the response must carry.
+/// What a refresh ends in, with the headers the request and the response must carry.
 pub(crate) enum Renewal {
-    /// The request goes on as this user.
-    Admitted(StlockUser, Option<Attach>),
+    /// The request goes on as this user; with a new pair, when the token was renewed.
+    Admitted(StlockUser, Option<Box<Renewed>>),
     /// The request is refused.
     Refused(AuthError, Option<Attach>),
+}
+
+/// A new pair: on the request in place of the old one, so that the handler (and anything it
+/// forwards the request to) sees live credentials, and on the response for the client.
+pub(crate) struct Renewed {
+    hand_over: HandOver,
+    attach: Attach,
+}
+
+impl Renewed {
+    /// Puts the new pair in the request's headers in place of the old one.
+    pub(crate) fn hand_over(&self, headers: &mut HeaderMap) {
+        self.hand_over.apply(headers);
+    }
+
+    /// The headers the response gets.
+    pub(crate) fn into_attach(self) -> Attach {
+        self.attach
+    }
+}
+
+/// The new pair, as the request carries it.
+enum HandOver {
+    Cookies {
+        access: (String, String),
+        refresh: (String, String),
+    },
+    Headers {
+        authorization: HeaderValue,
+        refresh: (HeaderName, HeaderValue),
+    },
+}
+
+impl HandOver {
+    fn apply(&self, headers: &mut HeaderMap) {
+        match self {
+            HandOver::Headers {
+                authorization,
+                refresh: (name, value),
+            } => {
+                headers.insert(http::header::AUTHORIZATION, authorization.clone());
+                headers.insert(name.clone(), value.clone());
+            }
+            HandOver::Cookies { access, refresh } => {
+                // One `Cookie` header, the session's two cookies replaced and the others kept as
+                // they came (in whatever bytes the browser sent them).
+                let mut cookie = Vec::new();
+                for value in headers.get_all(http::header::COOKIE) {
+                    for pair in value.as_bytes().split(|&b| b == b';') {
+                        let pair = pair.trim_ascii();
+                        let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
+                        if pair.is_empty()
+                            || name == access.0.as_bytes()
+                            || name == refresh.0.as_bytes()
+                        {
+                            continue;
+                        }
+                        cookie.extend_from_slice(pair);
+                        cookie.extend_from_slice(b"; ");
+                    }
+                }
+                for (name, token) in [access, refresh] {
+                    cookie.extend_from_slice(format!("{name}={token}; ").as_bytes());
+                }
+                cookie.truncate(cookie.len() - 2);
+                if let Ok(mut value) = HeaderValue::from_bytes(&cookie) {
+                    value.set_sensitive(true);
+                    headers.insert(http::header::COOKIE, value);
+                }
+            }
+        }
+    }
 }
 
 /// Headers a response gets from the refresh: the new pair, or cleared cookies.
@@ -87,8 +183,8 @@ impl Refresher {
     pub(crate) fn new(config: AutoRefresh, client: Client, sources: TokenSources) -> Self {
         let (renewed_from, refresh_source) = match &config.mode {
             Mode::Cookies => (
-                TokenSource::cookie(config.cookies.access.as_str()),
-                RefreshSource::Cookie(TokenSource::cookie(config.cookies.refresh.as_str())),
+                TokenSource::cookie(config.cookies.access_name()),
+                RefreshSource::Cookie(TokenSource::cookie(config.cookies.refresh_name())),
             ),
             Mode::Headers { refresh } => (
                 TokenSource::AuthorizationHeader,
@@ -105,6 +201,7 @@ impl Refresher {
             sources,
             renewed_in,
             refresh_source,
+            faults: Arc::new(Faults::default()),
         }
     }
 
@@ -147,11 +244,17 @@ impl Refresher {
         }
         let within_leeway = now < claims.exp.saturating_add(decoder.leeway());
         match self.refresh_token(headers) {
-            Found::Token(refresh_token) => Judged::Due(Due {
-                refresh_token: refresh_token.to_owned(),
-                subject: Some(claims.sub.clone()),
-                fallback: within_leeway.then(|| StlockUser::new(claims, &self.sources, index)),
-            }),
+            Found::Token(refresh_token) => {
+                let origin = origin();
+                Judged::Due(Box::new(Due {
+                    refresh_token: refresh_token.to_owned(),
+                    binding: Binding::of(Some(token)),
+                    subject: Some(claims.sub.clone()),
+                    fallback: within_leeway.then(|| StlockUser::new(claims, &self.sources, index)),
+                    cookie_borne: self.config.is_cookie_mode() || !origin.is_authorization_header(),
+                    origin,
+                }))
+            }
             Found::Absent if within_leeway => {
                 Judged::User(StlockUser::new(claims, &self.sources, index))
             }
@@ -173,11 +276,14 @@ impl Refresher {
             return None;
         }
         match self.refresh_token(headers) {
-            Found::Token(refresh_token) => Some(Judged::Due(Due {
+            Found::Token(refresh_token) => Some(Judged::Due(Box::new(Due {
                 refresh_token: refresh_token.to_owned(),
+                binding: Binding::none(),
                 subject: None,
                 fallback: None,
-            })),
+                origin: self.refresh_origin(),
+                cookie_borne: true,
+            }))),
             Found::Absent => None,
             Found::Malformed(reason) => Some(Judged::Refused(AuthError::MalformedCredentials {
                 origin: self.refresh_origin(),
@@ -229,84 +335,177 @@ impl Refresher {
 
     /// Renews the token of a due request: the refresh token is verified here first (a forged
     /// one never reaches the service), exchanged once through the store, and the new access
-    /// token verified before anyone is let in on it.
-    pub(crate) async fn renew(self: Arc<Self>, due: Due) -> Renewal {
-        let origin = self.refresh_origin();
-        let ended = |this: &Self| {
-            let clear = this
-                .config
-                .is_cookie_mode()
-                .then(|| Attach::Cookies(this.config.cookies.clear()));
-            Renewal::Refused(
-                AuthError::SessionEnded {
-                    origin: origin.clone(),
-                },
-                clear,
-            )
-        };
+    /// token verified before anyone is let in on it. A new pair goes only to a request bound
+    /// like the one that reached it; see [`RefreshStore`](super::RefreshStore).
+    pub(crate) async fn renew(self: Arc<Self>, due: Box<Due>) -> Renewal {
         let decoder = self.client.decoder();
         let Ok(refresh_claims) = decoder.decode(&due.refresh_token, TokenType::Refresh) else {
-            return ended(&self);
+            return self.ended();
         };
-        // An access token of one user with a refresh token of another: one of them was planted.
-        if due
+        // An access token of one user with a refresh token of another: one of them was stolen
+        // or planted. Never exchanged for this request; should nobody have exchanged it yet,
+        // the exchange this request leads ends the session at the service instead.
+        let planted = due
             .subject
             .as_ref()
-            .is_some_and(|subject| *subject != refresh_claims.sub)
-        {
-            return ended(&self);
-        }
-        let exchange = {
-            let (client, token) = (self.client.clone(), due.refresh_token.clone());
-            Box::pin(async move {
-                match client.refresh(&token).await {
-                    Ok(pair) => RefreshOutcome::Refreshed(pair),
-                    Err(error) if refused(&error) => RefreshOutcome::Refused,
-                    Err(error) => RefreshOutcome::Unavailable(Arc::new(error)),
-                }
-            })
+            .is_some_and(|subject| *subject != refresh_claims.sub);
+        let exchange = if planted {
+            self.report(&due.refresh_token, due.binding)
+        } else {
+            self.exchange(&due.refresh_token, due.binding)
         };
-        let outcome = self
+        let joined_at = Instant::now();
+        let settled = self
             .config
             .store
-            .coordinate(&due.refresh_token, self.config.grace, exchange)
+            .coordinate(Refresh {
+                refresh_token: &due.refresh_token,
+                grace: self.config.grace,
+                patience: self.client.config().timeout(),
+                can_wait: due.fallback.is_some(),
+                exchange,
+            })
             .await;
-        match outcome {
-            RefreshOutcome::Refreshed(pair) => match self.admit(&pair) {
+        let pair = match settled.outcome {
+            RefreshOutcome::Refreshed(pair) => pair,
+            RefreshOutcome::Refused => return self.ended(),
+            RefreshOutcome::Unavailable(cause) => return self.unavailable(*due, cause),
+        };
+        if settled.bound_to == due.binding {
+            return match self.admit(&pair) {
                 Some(admitted) => admitted,
-                None => self.unavailable(due, Arc::new(UnverifiableRenewal)),
-            },
-            RefreshOutcome::Unavailable(cause) => self.unavailable(due, cause),
-            RefreshOutcome::Refused => ended(&self),
+                None => self.unavailable(*due, Arc::new(UnverifiableRenewal)),
+            };
         }
+        if due.binding == Binding::none() {
+            // A browser that dropped its access cookie shares a refresh still in flight; once it
+            // has settled, the pair went to a request that had the access token, and this one,
+            // with the refresh token alone, could be anyone's. Retryable: nothing is spent.
+            if joined_at <= settled.settled_at {
+                if let Some(admitted) = self.admit(&pair) {
+                    return admitted;
+                }
+            }
+            return Renewal::Refused(
+                AuthError::RefreshUnavailable(Arc::new(RenewedForAnother)),
+                None,
+            );
+        }
+        tracing::warn!(
+            user = %refresh_claims.sub,
+            "stlock suspects a stolen refresh token: it was presented again with another access \
+             token than the one it was exchanged with; ending the session at the STLock service"
+        );
+        let token = format!("{}{THEFT_KEY_SUFFIX}", due.refresh_token);
+        self.config
+            .store
+            .coordinate(Refresh {
+                refresh_token: &token,
+                grace: self.config.grace,
+                patience: self.client.config().timeout(),
+                can_wait: false,
+                exchange: self.report(&due.refresh_token, due.binding),
+            })
+            .await;
+        self.ended()
     }
 
-    /// The user of a new pair, and the headers that hand the pair to the client; `None` when
-    /// the new tokens do not verify, which only a misconfigured service would send.
+    /// The session is over: 401, and in cookie mode both cookies cleared.
+    fn ended(&self) -> Renewal {
+        let clear = self
+            .config
+            .is_cookie_mode()
+            .then(|| Attach::Cookies(self.config.cookies.clear()));
+        Renewal::Refused(
+            AuthError::SessionEnded {
+                origin: self.refresh_origin(),
+            },
+            clear,
+        )
+    }
+
+    /// The call to the service that exchanges `refresh_token`, its answer classified: only the
+    /// service refusing the token ends the session; every other failure is a fault.
+    fn exchange(&self, refresh_token: &str, binding: Binding) -> BoxFuture<'static, Settled> {
+        let (client, faults) = (self.client.clone(), Arc::clone(&self.faults));
+        let (token, grace) = (refresh_token.to_owned(), self.config.grace);
+        Box::pin(async move {
+            let outcome = match client.refresh(&token).await {
+                Ok(pair) => {
+                    faults.clear();
+                    RefreshOutcome::Refreshed(pair)
+                }
+                Err(error) => faults.classify(error),
+            };
+            Settled::now(outcome, binding, grace)
+        })
+    }
+
+    /// Presents `refresh_token` to the service once more, so that its reuse detection ends the
+    /// session of a token someone else holds a copy of; should the service hand out a pair all
+    /// the same, that pair is signed out at once. Nothing from it reaches the request.
+    fn report(&self, refresh_token: &str, binding: Binding) -> BoxFuture<'static, Settled> {
+        let client = self.client.clone();
+        let (token, grace) = (refresh_token.to_owned(), self.config.grace);
+        Box::pin(async move {
+            let outcome = match client.refresh(&token).await {
+                Ok(pair) => match client.logout(&pair.refresh_token).await {
+                    Ok(()) => RefreshOutcome::Refused,
+                    Err(error) => RefreshOutcome::Unavailable(Arc::new(error)),
+                },
+                Err(error) if error.refusal().is_some_and(Refusal::ends_session) => {
+                    RefreshOutcome::Refused
+                }
+                Err(error) => RefreshOutcome::Unavailable(Arc::new(error)),
+            };
+            Settled::now(outcome, binding, grace)
+        })
+    }
+
+    /// The user of a new pair, and the headers that hand the pair to the handler and the
+    /// client; `None` when the new tokens do not verify, which only a misconfigured service
+    /// would send.
     fn admit(&self, pair: &TokenPair) -> Option<Renewal> {
         let decoder = self.client.decoder();
         let access = decoder.decode_access(&pair.access_token).ok()?;
         let refresh = decoder.decode_refresh(&pair.refresh_token).ok()?;
-        let now = unix_now();
-        let attach = match &self.config.mode {
-            Mode::Cookies => Attach::Cookies(self.config.cookies.set(
-                (&pair.access_token, access.exp.saturating_sub(now)),
-                (&pair.refresh_token, refresh.exp.saturating_sub(now)),
-            )),
-            Mode::Headers { .. } => {
-                let header = |token: &str| {
-                    let mut value = HeaderValue::from_str(token).ok()?;
-                    value.set_sensitive(true);
-                    Some(value)
+        let sensitive = |token: &str| {
+            let mut value = HeaderValue::from_str(token).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        };
+        let (hand_over, attach) = match &self.config.mode {
+            Mode::Cookies => {
+                let cookies = &self.config.cookies;
+                let hand_over = HandOver::Cookies {
+                    access: (cookies.access_name().to_owned(), pair.access_token.clone()),
+                    refresh: (
+                        cookies.refresh_name().to_owned(),
+                        pair.refresh_token.clone(),
+                    ),
                 };
-                Attach::Headers {
-                    access: header(&pair.access_token)?,
-                    refresh: header(&pair.refresh_token)?,
-                }
+                let lifetime = refresh.exp.saturating_sub(unix_now());
+                let attach = Attach::Cookies(cookies.set(pair, lifetime));
+                (hand_over, attach)
+            }
+            Mode::Headers { refresh: name } => {
+                let bearer = format!("Bearer {}", pair.access_token);
+                let hand_over = HandOver::Headers {
+                    authorization: sensitive(&bearer)?,
+                    refresh: (name.clone(), sensitive(&pair.refresh_token)?),
+                };
+                let attach = Attach::Headers {
+                    access: sensitive(&pair.access_token)?,
+                    refresh: sensitive(&pair.refresh_token)?,
+                };
+                (hand_over, attach)
             }
         };
         let user = StlockUser::renewed(access, &self.sources, self.renewed_in, &pair.access_token);
-        Some(Renewal::Admitted(user, Some(attach)))
+        Some(Renewal::Admitted(
+            user,
+            Some(Box::new(Renewed { hand_over, attach })),
+        ))
     }
 
     /// The service could not renew the token: the request goes on with the old one while the
@@ -314,7 +513,8 @@ impl Refresher {
     fn unavailable(&self, due: Due, cause: Arc<dyn std::error::Error + Send + Sync>) -> Renewal {
         match due.fallback {
             Some(user) => {
-                tracing::warn!(
+                // The cause was logged where it arose, once per episode, not once per request.
+                tracing::debug!(
                     %cause,
                     "stlock could not refresh a token; the request goes on with the old one"
                 );
@@ -325,13 +525,80 @@ impl Refresher {
     }
 }
 
-/// Whether the service refused the refresh token itself (rather than failing to answer): the
-/// session is over.
-fn refused(error: &crate::Error) -> bool {
-    matches!(
-        error.status(),
-        Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-    ) || error.is_invalid_input()
+/// What a theft report is coordinated under: a key of its own beside the refresh token's, so
+/// that however many requests bring the stolen token, the service is told once.
+const THEFT_KEY_SUFFIX: &str = "#reported";
+
+/// Faults of the refresh calls, each logged once until a refresh succeeds again — at ERROR for
+/// an answer that is not about the token (an operator must see a wrong API key), at WARN for a
+/// service that does not answer — but not once per request.
+#[derive(Default)]
+struct Faults {
+    api_key: AtomicBool,
+    foreign_owner: AtomicBool,
+    unrecognised: AtomicBool,
+    /// The service unreachable, timing out or failing: a warning, once until it answers again.
+    unreachable: AtomicBool,
+}
+
+impl Faults {
+    /// What a failed refresh call comes to: the session ends only when the service refused
+    /// the token itself.
+    fn classify(&self, error: crate::Error) -> RefreshOutcome {
+        // A token that is not a JWT at all is refused before it is sent; it was verified here
+        // first, so this does not happen, and it would be no session to keep.
+        if error.is_invalid_input() {
+            return RefreshOutcome::Refused;
+        }
+        let logged = match error.refusal() {
+            Some(Refusal::ReusedToken) => {
+                tracing::warn!(
+                    %error,
+                    "the STLock service refused a refresh token that was already used: its \
+                     session is ended; someone may hold a copy of it"
+                );
+                return RefreshOutcome::Refused;
+            }
+            Some(refusal) if refusal.ends_session() => {
+                tracing::info!(%error, "the STLock service refused a refresh token: the session has ended");
+                return RefreshOutcome::Refused;
+            }
+            Some(Refusal::ApiKey) => &self.api_key,
+            Some(Refusal::ForeignOwner) => &self.foreign_owner,
+            Some(_) => &self.unrecognised,
+            None => {
+                if !self.unreachable.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        %error,
+                        "stlock cannot refresh tokens: the STLock service does not answer; \
+                         requests go on with their old token while the leeway accepts it"
+                    );
+                }
+                return RefreshOutcome::Unavailable(Arc::new(error));
+            }
+        };
+        if !logged.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                %error,
+                "the STLock service, or something in front of it, refused a refresh with an \
+                 answer that is not about the token (a wrong API key, another owner's key, a \
+                 proxy): nobody is signed out, but no session can be renewed until this is fixed"
+            );
+        }
+        RefreshOutcome::Unavailable(Arc::new(error))
+    }
+
+    /// A refresh succeeded: the next fault is news again.
+    fn clear(&self) {
+        for flag in [
+            &self.api_key,
+            &self.foreign_owner,
+            &self.unrecognised,
+            &self.unreachable,
+        ] {
+            flag.store(false, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A new pair from the service whose tokens do not verify: the service's secret or pool is not
@@ -339,3 +606,12 @@ fn refused(error: &crate::Error) -> bool {
 #[derive(Debug, thiserror::Error)]
 #[error("the STLock service issued tokens that do not verify with the configured pool and secret")]
 struct UnverifiableRenewal;
+
+/// A request with the refresh cookie alone, after its refresh settled for a request that had the
+/// access token: it gets no token, and may try again with the cookies that request received.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the refresh token was already exchanged for a request that carried the session's access \
+     token; a request without one gets no token"
+)]
+struct RenewedForAnother;

@@ -40,16 +40,27 @@ use http::HeaderName;
 
 pub use cookie::SameSite;
 pub use cookies::SessionCookies;
-pub use store::{BoxFuture, InProcessStore, RefreshOutcome, RefreshStore, DEFAULT_STORE_CAPACITY};
+pub use store::{
+    Binding, BoxFuture, InProcessStore, Refresh, RefreshOutcome, RefreshStore, Settled, StoreFull,
+    DEFAULT_STORE_CAPACITY,
+};
 
 pub(crate) use cookies::CookieSettings;
 
 /// How long an outcome is remembered by default: a request still carrying the old refresh token
 /// this long after the refresh gets the same new pair.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
-/// The access token's cookie by default.
+/// The access token's cookie by default when the cookies are `Secure`, `Path=/` and without
+/// `Domain` (the defaults): the `__Host-` prefix makes a browser refuse a cookie of this name
+/// set by anyone but this host over HTTPS, so a sibling subdomain cannot plant one.
+pub const HOST_ACCESS_COOKIE: &str = "__Host-stlock_access";
+/// The refresh token's cookie by default when the cookies are `Secure`, `Path=/` and without
+/// `Domain` (the defaults).
+pub const HOST_REFRESH_COOKIE: &str = "__Host-stlock_refresh";
+/// The access token's cookie by default when the `__Host-` prefix cannot be used (cookies not
+/// `Secure`, another `Path`, or a `Domain`).
 pub const DEFAULT_ACCESS_COOKIE: &str = "stlock_access";
-/// The refresh token's cookie by default.
+/// The refresh token's cookie by default when the `__Host-` prefix cannot be used.
 pub const DEFAULT_REFRESH_COOKIE: &str = "stlock_refresh";
 /// The request header that carries the refresh token in header mode by default.
 pub const DEFAULT_REFRESH_HEADER: &str = "x-refresh-token";
@@ -75,12 +86,18 @@ pub struct InvalidSetting {
 ///   access cookie (the browser dropped it at its `Max-Age`) is due too.
 /// - **What**: the layer verifies the refresh token locally, exchanges it through the client
 ///   (once, whatever the race: see [`RefreshStore`]), verifies the new access token, runs the
-///   handler with the new user, and attaches the new pair to the response.
-/// - **When it fails**: a refresh token the service refuses (expired, revoked, reused) is 401,
-///   and in cookie mode both cookies are cleared. A service that cannot be reached lets the
-///   request through on the old token while the leeway still accepts it, else answers 503 with
-///   `Retry-After`, never signing the user out for it. No request refreshes twice or waits longer
-///   than the client's timeout.
+///   handler with the new user and the new pair in place of the old one on the request, and
+///   attaches the new pair to the response.
+/// - **Who gets a remembered pair**: within the grace window, a request bringing the access
+///   token the refresh was made with. The old refresh token with another access token is taken
+///   for a stolen copy: the service is told (its reuse detection ends the session) and the
+///   answer is 401; with no access token at all, once the refresh has settled, 503.
+/// - **When it fails**: a refresh token the service refuses (expired, revoked, reused, the user
+///   blocked) is 401, and in cookie mode both cookies are cleared. A service that cannot be
+///   reached, or answers with a fault (a proxy's page, a refusal of the API key; see
+///   [`Refusal`](crate::client::Refusal)), lets the request through on the old token while the
+///   leeway still accepts it, else answers 503 with `Retry-After`, never signing the user out
+///   for it. No request refreshes twice.
 ///
 /// Cookie mode reads the access token from its cookie (added to the layer's token sources) and
 /// the refresh token from the other; the new pair goes out as two `Set-Cookie` headers. Header
@@ -103,8 +120,10 @@ pub(crate) enum Mode {
 }
 
 impl AutoRefresh {
-    /// Cookie mode, for browsers: the tokens in [`DEFAULT_ACCESS_COOKIE`] and
-    /// [`DEFAULT_REFRESH_COOKIE`], `HttpOnly`, `Secure`, `SameSite=Lax`, `Path=/`.
+    /// Cookie mode, for browsers: the tokens in [`HOST_ACCESS_COOKIE`] and
+    /// [`HOST_REFRESH_COOKIE`] (or, once the cookies are not `Secure`, have another `Path` or a
+    /// `Domain`, [`DEFAULT_ACCESS_COOKIE`] and [`DEFAULT_REFRESH_COOKIE`]), `HttpOnly`, `Secure`,
+    /// `SameSite=Lax`, `Path=/`, both living as long as the refresh token.
     pub fn cookies() -> Self {
         Self::new(Mode::Cookies)
     }
@@ -120,15 +139,17 @@ impl AutoRefresh {
     fn new(mode: Mode) -> Self {
         Self {
             mode,
-            cookies: CookieSettings::new(DEFAULT_ACCESS_COOKIE, DEFAULT_REFRESH_COOKIE),
+            cookies: CookieSettings::new(),
             grace: DEFAULT_GRACE,
             early: None,
             store: Arc::new(InProcessStore::new()),
         }
     }
 
-    /// The names of the access and refresh cookies (also used by
-    /// [`StlockLayer::session_cookies`](crate::StlockLayer::session_cookies) in header mode).
+    /// The names of the access and refresh cookies, used as given (also by
+    /// [`StlockLayer::session_cookies`](crate::StlockLayer::session_cookies) in header mode). A
+    /// name with the `__Host-` prefix needs the defaults of `secure`, `cookie_path` and no
+    /// `cookie_domain`, or browsers drop the cookie.
     pub fn cookie_names(mut self, access: &str, refresh: &str) -> Result<Self, InvalidSetting> {
         for name in [access, refresh] {
             if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
@@ -144,8 +165,7 @@ impl AutoRefresh {
                 reason: "the two cookies need different names",
             });
         }
-        self.cookies.access = access.to_owned();
-        self.cookies.refresh = refresh.to_owned();
+        self.cookies.names = Some((access.to_owned(), refresh.to_owned()));
         Ok(self)
     }
 
@@ -204,8 +224,9 @@ impl AutoRefresh {
         self
     }
 
-    /// Also refreshes a token that has not expired yet, once less than `share` (between 0 and
-    /// 1) of its lifetime remains; the request goes on with it should the refresh fail.
+    /// Also refreshes a token that has not expired yet, once less than `share` of its lifetime
+    /// remains (`share` is strictly between 0 and 1); should that refresh fail, the request goes
+    /// on with the token it has.
     pub fn refresh_early(mut self, share: f64) -> Result<Self, InvalidSetting> {
         if !(share > 0.0 && share < 1.0) {
             return Err(InvalidSetting {

@@ -86,6 +86,14 @@ pub enum AuthError {
     /// fixed message; the cause is the error's source.
     #[error("the session could not be renewed just now; try again shortly")]
     RefreshUnavailable(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    /// A request that changes state (not `GET`, `HEAD` or `OPTIONS`) with credentials from a
+    /// cookie came from another origin, by what the browser says: refused with 403 before
+    /// anything else, a refresh included. See [`cross_origin`](crate::cross_origin).
+    #[error("cross-origin request refused: a request that changes state with the session cookie must come from the app's own origin")]
+    CrossOrigin {
+        /// Where the credentials were found.
+        origin: TokenSource,
+    },
     /// A route needs `StlockLayer` in front of it and it is not there: a wiring mistake.
     #[error(
         "this route needs `StlockLayer` in front of it (add `.layer(StlockLayer::new(config)?)`)"
@@ -104,7 +112,7 @@ impl AuthError {
             AuthError::MalformedCredentials { .. } | AuthError::InvalidPath(_) => {
                 StatusCode::BAD_REQUEST
             }
-            AuthError::GrantDenied { .. } => StatusCode::FORBIDDEN,
+            AuthError::GrantDenied { .. } | AuthError::CrossOrigin { .. } => StatusCode::FORBIDDEN,
             AuthError::GrantUnavailable(_) | AuthError::RefreshUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -121,7 +129,7 @@ impl AuthError {
             | AuthError::RevokedToken { .. }
             | AuthError::SessionEnded { .. } => 16,
             AuthError::MalformedCredentials { .. } | AuthError::InvalidPath(_) => 3,
-            AuthError::GrantDenied { .. } => 7,
+            AuthError::GrantDenied { .. } | AuthError::CrossOrigin { .. } => 7,
             AuthError::GrantUnavailable(_) | AuthError::RefreshUnavailable(_) => 14,
             AuthError::MissingLayer => 13,
         }
@@ -139,6 +147,7 @@ impl AuthError {
             AuthError::GrantUnavailable(_) => texts::GRANT_UNAVAILABLE,
             AuthError::RefreshUnavailable(_) => texts::REFRESH_UNAVAILABLE,
             AuthError::MissingLayer => texts::MISSING_LAYER,
+            AuthError::CrossOrigin { .. } => texts::CROSS_ORIGIN,
             AuthError::MissingToken { .. } | AuthError::MalformedCredentials { .. } => return None,
         })
     }
@@ -480,6 +489,9 @@ mod tests {
             AuthError::GrantUnavailable(down()),
             AuthError::RefreshUnavailable(down()),
             AuthError::MissingLayer,
+            AuthError::CrossOrigin {
+                origin: TokenSource::cookie("s"),
+            },
             AuthError::MissingToken {
                 accepted: TokenSources::new([HEADER, TokenSource::cookie("s")]),
             },

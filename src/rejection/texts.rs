@@ -130,3 +130,6 @@ pub(super) const REFRESH_UNAVAILABLE: Texts =
 pub(super) const MISSING_LAYER: Texts = texts!(
     "this route needs `StlockLayer` in front of it (add `.layer(StlockLayer::new(config)?)`)"
 );
+pub(super) const CROSS_ORIGIN: Texts = texts!(
+    "cross-origin request refused: a request that changes state with the session cookie must come from the app's own origin"
+);

@@ -11,7 +11,8 @@ use crate::store::RedisStore;
 /// How long a replica holds the lock while it calls the service by default: 15 s, longer than
 /// the client's own deadline ([`stlock::config::DEFAULT_TIMEOUT`], 10 s), so that a lock never
 /// expires under a refresh still in flight (which would let a second replica present the same
-/// refresh token). It is also how long the others wait at most for a holder that died.
+/// refresh token). Others wait no longer than the client's timeout for it; a holder that died
+/// keeps new requests for its token waiting (and then answered as unavailable) until it lapses.
 ///
 /// ```
 /// assert!(stlock_redis::DEFAULT_LOCK_EXPIRY > stlock::config::DEFAULT_TIMEOUT);
@@ -32,14 +33,14 @@ pub const DEFAULT_PREFIX: &str = "stlock:refresh:";
 /// ```
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// How long connecting to Redis may take by default: short, so that a Redis that is down costs
-/// a request little before it falls back to coordinating in-process.
+/// a request little before it goes on without it.
 ///
 /// ```
 /// assert!(stlock_redis::DEFAULT_CONNECT_TIMEOUT <= std::time::Duration::from_secs(1));
 /// ```
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long one Redis command may take by default; Redis answers in well under a millisecond
-/// on a local network, so waiting longer only delays the fallback.
+/// on a local network, so waiting longer only delays a request that must go on without it.
 ///
 /// ```
 /// assert!(stlock_redis::DEFAULT_COMMAND_TIMEOUT <= std::time::Duration::from_secs(1));
@@ -80,18 +81,25 @@ pub(crate) struct Settings {
     pub(crate) command_timeout: Duration,
 }
 
-impl Settings {
-    /// How long a replica waits for another's refresh before giving up: the lock's expiry, then
-    /// one more look once it has lapsed (a poll, and the command that makes it).
-    pub(crate) fn wait_limit(&self) -> Duration {
-        self.lock_expiry + self.poll_interval + self.command_timeout
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_PREFIX.to_owned(),
+            lock_expiry: DEFAULT_LOCK_EXPIRY,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+        }
     }
+}
 
-    /// How long a stored outcome is kept: the grace window, but at least long enough for a
-    /// replica that polled just before it was stored to see it on its next poll, whatever the
-    /// grace window (even zero).
-    pub(crate) fn keep_outcome(&self, grace: Duration) -> Duration {
-        grace.max(self.poll_interval + self.call_deadline())
+impl Settings {
+    /// How long a stored outcome is kept, given how long it is remembered: that long, but at
+    /// least long enough for a replica that looked just before it was stored to see it on its
+    /// next look, whatever the grace window (even zero). Those who read it after its grace
+    /// window are still told when that ended, and remember it no longer.
+    pub(crate) fn keep_outcome(&self, remember: Duration) -> Duration {
+        remember.max(self.poll_interval + self.call_deadline())
     }
 
     /// The deadline of one Redis call: connecting (when the connection is being made again)
@@ -115,13 +123,7 @@ impl RedisStoreBuilder {
     pub(crate) fn new(client: Result<Client, RedisError>) -> Self {
         Self {
             client,
-            settings: Settings {
-                prefix: DEFAULT_PREFIX.to_owned(),
-                lock_expiry: DEFAULT_LOCK_EXPIRY,
-                poll_interval: DEFAULT_POLL_INTERVAL,
-                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-                command_timeout: DEFAULT_COMMAND_TIMEOUT,
-            },
+            settings: Settings::default(),
         }
     }
 
@@ -139,7 +141,9 @@ impl RedisStoreBuilder {
 
     /// How long a replica holds the lock while it calls the service ([`DEFAULT_LOCK_EXPIRY`]).
     /// Keep it longer than the client's timeout ([`stlock::Config::timeout`]): a lock that
-    /// lapses under a refresh in flight lets another replica present the same refresh token.
+    /// lapses under a refresh in flight lets a replica that never saw it present the same
+    /// refresh token. It is not how long others wait (the client's timeout is), but how long a
+    /// holder that died keeps its token from being refreshed.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -154,7 +158,8 @@ impl RedisStoreBuilder {
     }
 
     /// How often a replica waiting on another's refresh looks for its outcome
-    /// ([`DEFAULT_POLL_INTERVAL`]).
+    /// ([`DEFAULT_POLL_INTERVAL`]): one cheap command per waiting replica each time, for at most
+    /// the client's timeout.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -194,7 +199,7 @@ impl RedisStoreBuilder {
     }
 
     /// The store. Nothing connects yet: the first refresh does, so an app starts while Redis is
-    /// down (and coordinates in-process until it is up).
+    /// down (and treats it as down until it is up).
     ///
     /// ```
     /// # use stlock_redis::RedisStore;

@@ -1,11 +1,11 @@
-//! The Redis side of coordination: two small scripts, each one round trip and atomic, every
+//! The Redis side of coordination: three small scripts, each one round trip and atomic, every
 //! call under a deadline, every answer (or its absence) recorded in [`Health`].
 
 use std::future::Future;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::{Client, RedisResult, Script, Value};
+use redis::{Client, RedisResult, Script, ScriptInvocation, Value};
 use tokio::sync::OnceCell;
 
 use crate::builder::Settings;
@@ -17,16 +17,29 @@ use crate::keys::Keys;
 /// the outcome, found none and only then took the lock could take it just after the holder
 /// stored the outcome and let go, and present a refresh token already spent.
 ///
-/// KEYS: the lock, the outcome. ARGV: the owner, the expiry in ms, and a stored value that did
-/// not open (empty if none), which counts as no outcome. Answers the outcome, `1` (the lock is
-/// ours) or `0` (another replica holds it).
+/// KEYS: the lock, the outcome. ARGV: the owner, the expiry in ms. Answers the outcome and
+/// what is left of its key's time to live in ms (`-1` for none), `1` (the lock is ours) or `0`
+/// (another replica holds it).
 const ACQUIRE: &str = r"
 local outcome = redis.call('GET', KEYS[2])
-if outcome and outcome ~= ARGV[3] then return outcome end
+if outcome then return {outcome, redis.call('PTTL', KEYS[2])} end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 -- Ours already: a call made again because its answer was lost.
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
+";
+
+/// Looks, without taking the lock, for the outcome of a refresh another replica was seen
+/// holding: once a replica has seen that, it must never present the token itself, since the
+/// holder may have spent it whatever became of the lock.
+///
+/// KEYS: the lock, the outcome. Answers the outcome and its time to live as [`ACQUIRE`] does,
+/// `0` (the lock is still held) or `2` (neither: the holder let go, or died, leaving nothing).
+const LOOK: &str = r"
+local outcome = redis.call('GET', KEYS[2])
+if outcome then return {outcome, redis.call('PTTL', KEYS[2])} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+return 2
 ";
 
 /// Stores the outcome, if there is one, and only then lets go of the lock, if it is still ours
@@ -41,14 +54,31 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 ";
 
+/// A sealed outcome as Redis keeps it.
+pub(crate) struct Stored {
+    pub(crate) value: Vec<u8>,
+    /// What was left of its key's time to live; `None` if the key has none.
+    pub(crate) ttl: Option<Duration>,
+}
+
 /// What [`Commands::acquire`] found.
 pub(crate) enum Acquired {
-    /// The sealed outcome another replica stored.
-    Outcome(Vec<u8>),
+    /// The outcome another replica stored.
+    Outcome(Stored),
     /// The lock is ours: call the service.
     Lock,
     /// Another replica holds the lock.
     Held,
+}
+
+/// What [`Commands::look`] found.
+pub(crate) enum Looked {
+    /// The outcome another replica stored.
+    Outcome(Stored),
+    /// The lock is still held.
+    Held,
+    /// No lock and no outcome.
+    Nothing,
 }
 
 pub(crate) struct Commands {
@@ -58,6 +88,7 @@ pub(crate) struct Commands {
     /// connects again by itself after a failure.
     manager: OnceCell<ConnectionManager>,
     acquire: Script,
+    look: Script,
     finish: Script,
     pub(crate) health: Health,
 }
@@ -69,6 +100,7 @@ impl Commands {
             settings,
             manager: OnceCell::new(),
             acquire: Script::new(ACQUIRE),
+            look: Script::new(LOOK),
             finish: Script::new(FINISH),
             health: Health::new(),
         }
@@ -78,33 +110,36 @@ impl Commands {
         &self.client
     }
 
-    /// The outcome stored for `keys` (unless it is `unopened`, a value that did not open),
-    /// else the lock if it is free, else word that it is held.
-    pub(crate) async fn acquire(
-        &self,
-        keys: &Keys,
-        owner: &str,
-        unopened: &[u8],
-    ) -> Result<Acquired, Failure> {
+    /// The outcome stored for `keys`, else the lock if it is free, else word that it is held.
+    pub(crate) async fn acquire(&self, keys: &Keys, owner: &str) -> Result<Acquired, Failure> {
         let mut invocation = self.acquire.prepare_invoke();
         invocation
             .key(&keys.lock)
             .key(&keys.outcome)
             .arg(owner)
-            .arg(millis(self.settings.lock_expiry))
-            .arg(unopened);
-        let answer: Value = self
-            .call(|mut connection| {
-                let invocation = &invocation;
-                async move { invocation.invoke_async(&mut connection).await }
-            })
-            .await?;
-        match answer {
-            Value::BulkString(outcome) => Ok(Acquired::Outcome(outcome)),
+            .arg(millis(self.settings.lock_expiry));
+        match self.run(&invocation).await? {
             Value::Int(1) => Ok(Acquired::Lock),
             Value::Int(0) => Ok(Acquired::Held),
-            _ => Err(Failure::Unexpected),
+            answer => stored(answer).map(Acquired::Outcome),
         }
+    }
+
+    /// The outcome stored for `keys`, else whether the lock is still held.
+    pub(crate) async fn look(&self, keys: &Keys) -> Result<Looked, Failure> {
+        let mut invocation = self.look.prepare_invoke();
+        invocation.key(&keys.lock).key(&keys.outcome);
+        match self.run(&invocation).await? {
+            Value::Int(0) => Ok(Looked::Held),
+            Value::Int(2) => Ok(Looked::Nothing),
+            answer => stored(answer).map(Looked::Outcome),
+        }
+    }
+
+    /// Runs a script, within the deadline of one call.
+    async fn run(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, Failure> {
+        self.call(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await
     }
 
     /// Stores `outcome` (sealed, kept for the given time), if there is one, and lets go of the
@@ -120,16 +155,7 @@ impl Commands {
         if let Some((value, keep)) = outcome {
             invocation.arg(value).arg(millis(keep));
         }
-        self.call(|mut connection| {
-            let invocation = &invocation;
-            async move {
-                invocation
-                    .invoke_async::<Value>(&mut connection)
-                    .await
-                    .map(drop)
-            }
-        })
-        .await
+        self.run(&invocation).await.map(drop)
     }
 
     /// Runs one call on the shared connection, within [`Settings::call_deadline`]. A call that
@@ -171,6 +197,21 @@ impl Commands {
             Err(failure) => self.health.failed(failure),
         }
         result
+    }
+}
+
+/// An outcome and its time to live, as [`ACQUIRE`] and [`LOOK`] answer them; anything else is
+/// not an answer of theirs.
+fn stored(answer: Value) -> Result<Stored, Failure> {
+    let Value::Array(answer) = answer else {
+        return Err(Failure::Unexpected);
+    };
+    match <[Value; 2]>::try_from(answer) {
+        Ok([Value::BulkString(value), Value::Int(ttl)]) => Ok(Stored {
+            value,
+            ttl: u64::try_from(ttl).ok().map(Duration::from_millis),
+        }),
+        _ => Err(Failure::Unexpected),
     }
 }
 

@@ -1,4 +1,5 @@
-//! What can go wrong: building a store, waiting on another replica, and (internally) Redis.
+//! What can go wrong: building a store, a refresh this replica may not make, and (internally)
+//! Redis.
 
 use std::time::Duration;
 
@@ -27,26 +28,45 @@ pub enum BuildError {
 }
 
 /// The cause in [`RefreshOutcome::Unavailable`](stlock::refresh::RefreshOutcome::Unavailable)
-/// when another replica held the refresh lock for the whole of its expiry and left no outcome:
-/// the request is answered as if the service could not be asked (the user stays signed in), and
-/// the next request tries again.
+/// when a [`RedisStore`](crate::RedisStore) did not exchange the refresh token: doing so could
+/// have presented a token another replica may already have spent (and the service would have
+/// ended the session), or could have gone uncoordinated while the request can do without.
+///
+/// The request goes on with its old access token while the leeway accepts it, else gets 503
+/// with `Retry-After`; nobody is signed out, and the next request tries again.
 ///
 /// ```
 /// use std::time::Duration;
-/// use stlock_redis::LockWaitExpired;
+/// use stlock_redis::NotRefreshed;
 ///
-/// let cause = LockWaitExpired { waited: Duration::from_secs(15) };
-/// assert!(cause.to_string().contains("15s"));
+/// let cause = NotRefreshed::StillHeld { waited: Duration::from_secs(10) };
+/// assert!(cause.to_string().contains("10s"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("another replica's refresh left no outcome within {waited:?}")]
-pub struct LockWaitExpired {
-    /// How long the request waited.
-    pub waited: Duration,
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotRefreshed {
+    /// Another replica held the refresh for as long as the request could wait (the client's
+    /// timeout) and left no outcome: it may still be calling the service, or have died.
+    #[error("another replica's refresh left no outcome within {waited:?}")]
+    StillHeld {
+        /// How long the request waited.
+        waited: Duration,
+    },
+    /// Another replica's refresh ended (its lock let go or lapsed) and left no outcome: it could
+    /// not reach the service, or it died, possibly after the service answered.
+    #[error("another replica's refresh ended without leaving an outcome")]
+    LeftNoOutcome,
+    /// An outcome is stored for the token but does not open: altered, copied from another key,
+    /// or sealed by another version. See [`RedisStore::unopened`](crate::RedisStore::unopened).
+    #[error("the refresh outcome stored in Redis does not open")]
+    Unopened,
+    /// Redis could not be asked, and the request can go on with its access token: no refresh is
+    /// made without coordination while it can do without one.
+    #[error("Redis is unavailable and the request can go on with its access token")]
+    RedisUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// A step of the coordination through Redis that failed: the refresh falls back to in-process
-/// coordination.
+/// A step of the coordination through Redis that failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Failure {
     #[error("Redis failed: {0}")]

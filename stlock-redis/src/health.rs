@@ -34,21 +34,23 @@ impl Health {
         }
     }
 
-    /// A step failed. Only the call that sees the change logs it: one warning per outage, not
+    /// A call failed. Only the call that sees the change logs it: one warning per outage, not
     /// one per request.
     pub(crate) fn failed(&self, failure: &Failure) {
         if self.available.swap(false, Ordering::Relaxed) {
             tracing::warn!(
                 error = %failure,
-                "Redis is unavailable: refreshes are coordinated within each replica only, \
-                 and parallel requests landing on different replicas may each refresh"
+                "Redis is unavailable: requests whose access token the leeway still accepts go \
+                 on with it unrefreshed, and the others refresh coordinated within each replica \
+                 only (parallel requests landing on different replicas may each refresh, and the \
+                 service may then end that session)"
             );
         }
     }
 
-    /// A refresh goes ahead coordinated in this process only.
-    pub(crate) fn fell_back(&self, failure: &Failure) {
-        self.failed(failure);
+    /// A refresh goes ahead coordinated in this process only (the failure that made it so was
+    /// recorded by its call).
+    pub(crate) fn fell_back(&self) {
         self.fallbacks.fetch_add(1, Ordering::Relaxed);
     }
 }

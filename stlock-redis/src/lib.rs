@@ -5,7 +5,7 @@
 //! ending the session. A browser's parallel requests carrying the same expired token may land on
 //! different replicas behind a load balancer; [`stlock::refresh::InProcessStore`] coordinates
 //! the requests of one process only, so each replica would refresh and the user would be signed
-//! out. [`RedisStore`] makes exactly one replica call the service per refresh token and hands its
+//! out. [`RedisStore`] makes one replica call the service per refresh token and hands its
 //! outcome to every other one, through a Redis all replicas share:
 //!
 //! ```no_run
@@ -21,23 +21,34 @@
 //!
 //! - **One refresh**: the first replica takes a lock in Redis (`SET NX PX`, atomically with a
 //!   look for an outcome already there), calls the service, and stores the outcome; the others
-//!   poll for it, bounded by the lock's expiry. A holder that fails (the service unreachable) or
-//!   dies lets the next one take the lock.
+//!   poll for it, for as long as the client's timeout, and hand it out with the deadline it was
+//!   stored with.
+//! - **Never a token another may have spent**: a replica that saw the lock held never presents
+//!   the token itself, whatever then becomes of the lock or of Redis; nor does one that finds
+//!   an outcome it cannot open. It answers as if the service were unavailable (the old token
+//!   while the leeway accepts it, else 503), with [`NotRefreshed`] as the cause.
 //! - **Nothing readable in Redis**: keys hold the SHA-256 of the refresh token, never the token;
 //!   a stored outcome is sealed with XChaCha20-Poly1305 under a key derived from the old refresh
-//!   token, bound to its Redis key. Reading Redis yields no token; a value copied to another key
-//!   or altered is ignored.
-//! - **Redis down**: every Redis call has a deadline; on an error or timeout the refresh is
-//!   coordinated in this process only, so no request fails for Redis alone. One warning per
-//!   outage, and [`RedisStore::fallbacks`] to alert on.
+//!   token, bound to its Redis key. Reading Redis yields no token; writing to it yields none
+//!   either, and a value altered or copied to another key is counted
+//!   ([`RedisStore::unopened`]), not used.
+//! - **Redis down**: every Redis call has a deadline. A request the leeway still lets go on with
+//!   its old token does so, unrefreshed; one past it refreshes coordinated within this replica
+//!   only, rather than fail. One warning per outage, and [`RedisStore::fallbacks`] to alert on.
+//!
+//! The crate's README has the table of what each failure comes to, and the Redis settings
+//! that keep outcomes from being lost.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod attempt;
 mod builder;
 mod commands;
+mod entry;
 mod error;
 mod health;
+mod integrity;
 mod keys;
 mod seal;
 mod store;
@@ -46,7 +57,7 @@ pub use builder::{
     RedisStoreBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_EXPIRY,
     DEFAULT_POLL_INTERVAL, DEFAULT_PREFIX,
 };
-pub use error::{BuildError, LockWaitExpired};
+pub use error::{BuildError, NotRefreshed};
 pub use store::RedisStore;
 
 /// The README's example, compiled as a doctest.

@@ -2,40 +2,44 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use rand_core::{OsRng, RngCore};
 use redis::{Client, IntoConnectionInfo};
-use stlock::refresh::{BoxFuture, InProcessStore, RefreshOutcome, RefreshStore};
-use tokio::time::Instant;
+use stlock::refresh::{BoxFuture, InProcessStore, Refresh, RefreshStore, Settled};
 
+use crate::attempt::Attempt;
 use crate::builder::{RedisStoreBuilder, Settings};
-use crate::commands::{Acquired, Commands};
-use crate::error::{Failure, LockWaitExpired};
-use crate::keys::{hex, Keys};
-use crate::seal;
+use crate::commands::Commands;
+use crate::integrity::Integrity;
 
 /// A [`RefreshStore`] shared by every replica of an app through Redis: for each refresh token,
-/// exactly one replica calls the service, and every request on every replica presenting that
-/// token, then and for the grace window after, gets its outcome.
+/// at most one replica calls the service, and every request on every replica presenting that
+/// token, then and until the outcome's grace window closes, gets its outcome.
 ///
 /// - Within a replica, racing requests first share one attempt through an
 ///   [`InProcessStore`], which also runs it as a task of its own: a client that hangs up does
 ///   not cancel a refresh the service may already have answered.
 /// - Across replicas, that attempt takes a lock in Redis unless an outcome is already there.
-///   The holder calls the service and stores the outcome (a new pair or a refusal) for the grace
-///   window (at least one poll interval and call deadline, so that a replica already waiting
-///   sees it even with a zero grace window); an unavailable service is not stored, and the lock is let go so the next request
-///   tries again. The others poll every [`poll_interval`](RedisStoreBuilder::poll_interval):
-///   polling rather than pub/sub because it needs no connection of its own per waiting replica,
-///   cannot miss an outcome stored before it started listening, and notices a lock that lapsed,
-///   which no message would announce. A lock that disappears without an outcome (its holder
-///   failed, or died and the lock expired) is taken by the next poll. The wait is bounded by the
-///   lock's expiry and one more poll; past that the answer is
-///   [`RefreshOutcome::Unavailable`] with [`LockWaitExpired`].
-/// - If Redis fails or is too slow, the refresh is coordinated in this replica only: no request
-///   fails for Redis alone. [`is_available`](Self::is_available) and
-///   [`fallbacks`](Self::fallbacks) tell, and one warning is logged per outage.
+///   The holder calls the service and stores the outcome (a new pair or a refusal, sealed with
+///   the SHA-256 of the access token that came with it and how long it is remembered), and
+///   lets go; an unavailable service is not stored, so the next request tries again.
+/// - A replica that finds the lock held waits for the outcome, looking every
+///   [`poll_interval`](RedisStoreBuilder::poll_interval) (polling rather than pub/sub: it
+///   needs no connection of its own per waiting replica, cannot miss an outcome stored before
+///   it started listening, and notices a lock let go without an outcome, which no message would
+///   announce). It hands out the outcome dated as Redis kept it, so that its grace window closes
+///   on every replica when it closes on the holder's.
+/// - **It never presents a token another replica may have spent.** A replica that saw the lock
+///   held, found an outcome that does not open, or saw the lock let go without an outcome,
+///   answers [`RefreshOutcome::Unavailable`](stlock::refresh::RefreshOutcome::Unavailable)
+///   with [`NotRefreshed`](crate::NotRefreshed): the request goes on with its old token while
+///   the leeway accepts it, else gets 503 with `Retry-After`, and nobody is signed out. No
+///   request waits longer than the client's timeout ([`Refresh::patience`]), whatever Redis or
+///   the holder does.
+/// - If Redis fails or is too slow before another replica was seen at the refresh, a request
+///   that the leeway still lets go on with its old token does so, unrefreshed; only one past
+///   the leeway, which would otherwise fail, refreshes coordinated within this replica alone.
+///   [`is_available`](Self::is_available) and [`fallbacks`](Self::fallbacks) tell, and one
+///   warning is logged per outage.
 ///
 /// Cloning is cheap and clones share everything. Its `Debug` shows where Redis is (without a
 /// password) and the settings, and it never logs a token.
@@ -48,28 +52,20 @@ use crate::seal;
 /// let store = RedisStore::builder("redis://redis.internal:6379/").build()?;
 /// let auth = auth.auto_refresh(AutoRefresh::cookies().store(store.clone()));
 /// // For a health check or a metric:
-/// let (up, fallbacks) = (store.is_available(), store.fallbacks());
-/// # drop((auth, up, fallbacks)); Ok(()) }
+/// let (up, fallbacks, unopened) = (store.is_available(), store.fallbacks(), store.unopened());
+/// # drop((auth, up, fallbacks, unopened)); Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
 }
 
-struct Inner {
-    settings: Settings,
-    commands: Commands,
+/// What every clone of a store, and every attempt it runs, shares.
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
+    pub(crate) commands: Commands,
+    pub(crate) integrity: Integrity,
     local: InProcessStore,
-}
-
-/// Where a request stands once it has looked at Redis.
-enum Turn {
-    /// Another replica's outcome.
-    Settled(RefreshOutcome),
-    /// The lock, held under this owner id: call the service.
-    Lead(String),
-    /// Another replica held the lock all along and left no outcome.
-    GaveUp(Duration),
 }
 
 impl RedisStore {
@@ -103,16 +99,18 @@ impl RedisStore {
 
     pub(crate) fn new(client: Client, settings: Settings) -> Self {
         Self {
-            inner: Arc::new(Inner {
+            shared: Arc::new(Shared {
                 commands: Commands::new(client, settings.clone()),
                 settings,
+                integrity: Integrity::new(),
                 local: InProcessStore::new(),
             }),
         }
     }
 
     /// Whether Redis answered the last call made to it (true before the first). While it is
-    /// false, refreshes are coordinated within this replica only.
+    /// false, requests whose access token the leeway still accepts go on with it unrefreshed,
+    /// and the others refresh coordinated within this replica only.
     ///
     /// ```
     /// # use stlock_redis::RedisStore;
@@ -120,13 +118,12 @@ impl RedisStore {
     /// assert!(store.is_available());
     /// ```
     pub fn is_available(&self) -> bool {
-        self.inner.commands.health.is_available()
+        self.shared.commands.health.is_available()
     }
 
     /// How many refreshes this replica has coordinated by itself because Redis failed or did not
-    /// answer in time, since the store was built: a counter to alert on, since during that time
-    /// parallel requests landing on different replicas may each refresh, and the service may
-    /// then end the session.
+    /// answer in time, since the store was built: a counter to alert on, since parallel requests
+    /// landing on different replicas may then each refresh, and the service may end the session.
     ///
     /// ```
     /// # use stlock_redis::RedisStore;
@@ -134,120 +131,45 @@ impl RedisStore {
     /// assert_eq!(store.fallbacks(), 0);
     /// ```
     pub fn fallbacks(&self) -> u64 {
-        self.inner.commands.health.fallbacks()
+        self.shared.commands.health.fallbacks()
     }
 
-    /// This replica's one attempt for `refresh_token`, coordinated with the other replicas.
-    async fn across_replicas(
-        &self,
-        refresh_token: &str,
-        grace: Duration,
-        exchange: BoxFuture<'static, RefreshOutcome>,
-    ) -> RefreshOutcome {
-        let keys = Keys::new(&self.inner.settings.prefix, refresh_token);
-        match self.take_turn(refresh_token, &keys).await {
-            Ok(Turn::Settled(outcome)) => outcome,
-            Ok(Turn::Lead(owner)) => {
-                self.lead(refresh_token, &keys, &owner, grace, exchange)
-                    .await
-            }
-            Ok(Turn::GaveUp(waited)) => {
-                RefreshOutcome::Unavailable(Arc::new(LockWaitExpired { waited }))
-            }
-            Err(failure) => {
-                self.inner.commands.health.fell_back(&failure);
-                exchange.await
-            }
-        }
+    /// How many outcomes found in Redis did not open, since the store was built. A replica
+    /// never stores one that does not, so each was altered, copied from another key, or sealed
+    /// by another version of this crate: a counter to alert on. The refresh is not made (the
+    /// token may be spent), and the request is answered as if the service were unavailable.
+    ///
+    /// ```
+    /// # use stlock_redis::RedisStore;
+    /// let store = RedisStore::builder("redis://127.0.0.1/").build().expect("a valid URL");
+    /// assert_eq!(store.unopened(), 0);
+    /// ```
+    pub fn unopened(&self) -> u64 {
+        self.shared.integrity.unopened()
     }
-
-    /// Looks for an outcome or takes the lock, and while another replica holds it, polls until
-    /// one of those happens or the wait limit passes.
-    async fn take_turn(&self, refresh_token: &str, keys: &Keys) -> Result<Turn, Failure> {
-        let settings = &self.inner.settings;
-        let owner = lock_owner()?;
-        let started = Instant::now();
-        let mut unopened = Vec::new();
-        loop {
-            match self.inner.commands.acquire(keys, &owner, &unopened).await? {
-                Acquired::Outcome(value) => {
-                    match seal::open(refresh_token, &keys.outcome, &value) {
-                        Some(outcome) => return Ok(Turn::Settled(outcome)),
-                        None => {
-                            tracing::warn!(
-                            "a refresh outcome stored in Redis does not open (altered, or copied \
-                             from another key): taken for no outcome"
-                        );
-                            // Look again at once, past this value.
-                            unopened = value;
-                            continue;
-                        }
-                    }
-                }
-                Acquired::Lock => return Ok(Turn::Lead(owner)),
-                Acquired::Held => {}
-            }
-            let waited = started.elapsed();
-            let Some(left) = settings.wait_limit().checked_sub(waited) else {
-                return Ok(Turn::GaveUp(waited));
-            };
-            tokio::time::sleep(settings.poll_interval.min(left)).await;
-        }
-    }
-
-    /// Calls the service under the lock, stores what is worth storing, and lets go.
-    async fn lead(
-        &self,
-        refresh_token: &str,
-        keys: &Keys,
-        owner: &str,
-        grace: Duration,
-        exchange: BoxFuture<'static, RefreshOutcome>,
-    ) -> RefreshOutcome {
-        let outcome = exchange.await;
-        let keep = match seal::seal(refresh_token, &keys.outcome, &outcome) {
-            Ok(sealed) => sealed.map(|value| (value, self.inner.settings.keep_outcome(grace))),
-            Err(failure) => {
-                tracing::warn!(error = %failure, "a refresh outcome could not be stored in Redis");
-                None
-            }
-        };
-        // A failure here is recorded (and logged once) by the call itself; this request has
-        // its outcome either way, and the lock lapses by itself.
-        let _ = self.inner.commands.finish(keys, owner, keep).await;
-        outcome
-    }
-}
-
-/// A lock owner id: random, so that a replica lets go only of a lock it still holds.
-fn lock_owner() -> Result<String, Failure> {
-    let mut id = [0u8; 16];
-    OsRng.try_fill_bytes(&mut id)?;
-    Ok(hex(&id))
 }
 
 impl RefreshStore for RedisStore {
-    fn coordinate<'a>(
-        &'a self,
-        refresh_token: &'a str,
-        grace: Duration,
-        exchange: BoxFuture<'static, RefreshOutcome>,
-    ) -> BoxFuture<'a, RefreshOutcome> {
+    fn coordinate<'a>(&'a self, refresh: Refresh<'a>) -> BoxFuture<'a, Settled> {
         // Redis is reached through Tokio; outside a runtime there is only this process.
         if tokio::runtime::Handle::try_current().is_err() {
-            return self.inner.local.coordinate(refresh_token, grace, exchange);
+            return self.shared.local.coordinate(refresh);
         }
-        let store = self.clone();
-        let token = refresh_token.to_owned();
-        let across = Box::pin(async move { store.across_replicas(&token, grace, exchange).await });
-        self.inner.local.coordinate(refresh_token, grace, across)
+        let attempt = Attempt::new(&self.shared.settings.prefix, &refresh);
+        let shared = Arc::clone(&self.shared);
+        let exchange = refresh.exchange;
+        let across = Box::pin(async move { attempt.run(&shared, exchange).await });
+        self.shared.local.coordinate(Refresh {
+            exchange: across,
+            ..refresh
+        })
     }
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let info = self.inner.commands.client().get_connection_info();
-        let settings = &self.inner.settings;
+        let info = self.shared.commands.client().get_connection_info();
+        let settings = &self.shared.settings;
         f.debug_struct("RedisStore")
             .field("redis", &format_args!("{}", info.addr()))
             .field("db", &info.redis_settings().db())
@@ -258,6 +180,7 @@ impl fmt::Debug for RedisStore {
             .field("command_timeout", &settings.command_timeout)
             .field("available", &self.is_available())
             .field("fallbacks", &self.fallbacks())
+            .field("unopened", &self.unopened())
             .finish()
     }
 }
@@ -266,21 +189,34 @@ impl fmt::Debug for RedisStore {
 mod tests {
     use super::*;
     use std::future::Future;
+    use std::time::Duration;
+
+    use stlock::refresh::{Binding, RefreshOutcome};
 
     #[test]
     fn outside_a_runtime_the_refresh_is_coordinated_in_process_without_panicking() {
         let store = RedisStore::builder("redis://127.0.0.1:1/")
             .build()
             .expect("a valid URL");
-        let exchange = Box::pin(async { RefreshOutcome::Refused });
-        let mut future = std::pin::pin!(store.coordinate("t", Duration::from_secs(1), exchange));
+        let grace = Duration::from_secs(1);
+        let refresh = Refresh {
+            refresh_token: "t",
+            grace,
+            patience: Duration::from_secs(1),
+            can_wait: false,
+            exchange: Box::pin(async move {
+                Settled::now(RefreshOutcome::Refused, Binding::none(), grace)
+            }),
+        };
+        let mut future = std::pin::pin!(store.coordinate(refresh));
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let outcome = loop {
-            if let std::task::Poll::Ready(outcome) = future.as_mut().poll(&mut cx) {
-                break outcome;
+        let settled = loop {
+            if let std::task::Poll::Ready(settled) = future.as_mut().poll(&mut cx) {
+                break settled;
             }
         };
-        assert!(matches!(outcome, RefreshOutcome::Refused));
+        assert!(matches!(settled.outcome, RefreshOutcome::Refused));
         assert_eq!(store.fallbacks(), 0, "no Redis call was tried");
+        assert!(store.is_available());
     }
 }

@@ -442,3 +442,32 @@ async fn a_403_is_a_denial_and_a_422_a_path_the_service_cannot_check() {
         assert!(!answer.text.contains("bad path"), "{}", answer.text);
     }
 }
+
+#[tokio::test]
+async fn a_refusal_of_the_api_key_is_unavailable_not_a_revoked_token() {
+    for body in [
+        r#"{"detail":"the API key is not valid"}"#,
+        r#"{"detail":"the API key belongs to another owner"}"#,
+    ] {
+        let server = RawServer::json("401 Unauthorized", body).await;
+        let (base, token) = app_against(&server.endpoint(), Duration::from_secs(5)).await;
+        let auth = bearer(&token);
+        let answer = fetch(&format!("{base}/orders/5"), &[("authorization", &auth)]).await;
+        answer.assert_json_error(StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.header("retry-after"), Some("5"));
+        assert!(!answer.text.contains("API key"), "{}", answer.text);
+    }
+    // The service refusing the token itself is still a revoked token.
+    let server = RawServer::json(
+        "401 Unauthorized",
+        r#"{"detail":"the token has been revoked"}"#,
+    )
+    .await;
+    let (base, token) = app_against(&server.endpoint(), Duration::from_secs(5)).await;
+    let answer = fetch(
+        &format!("{base}/orders/5"),
+        &[("authorization", &bearer(&token))],
+    )
+    .await;
+    answer.assert_json_error(StatusCode::UNAUTHORIZED);
+}

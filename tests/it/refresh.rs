@@ -14,7 +14,9 @@ use http::header::{CACHE_CONTROL, SET_COOKIE};
 use http::StatusCode;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
-use stlock::refresh::{AutoRefresh, ACCESS_TOKEN_HEADER, REFRESH_TOKEN_HEADER};
+use stlock::refresh::{
+    AutoRefresh, ACCESS_TOKEN_HEADER, HOST_ACCESS_COOKIE, HOST_REFRESH_COOKIE, REFRESH_TOKEN_HEADER,
+};
 use stlock::{Client, StlockLayer, StlockUser, TokenPair, User};
 use stlock_emulator::Emulator;
 
@@ -23,7 +25,7 @@ use crate::support::forge::{now, sign};
 use crate::support::http::{http, serve, Answer};
 
 /// The access token of `user`, signed with the pool's secret, expiring at `exp`.
-fn access_token_expiring(emu: &Emulator, user: &User, exp: u64) -> String {
+pub fn access_token_expiring(emu: &Emulator, user: &User, exp: u64) -> String {
     let mut claims = access_claims(emu.credentials(), &user.id);
     claims["exp"] = exp.into();
     claims["iat"] = (exp - 600).into();
@@ -34,26 +36,33 @@ fn access_token_expiring(emu: &Emulator, user: &User, exp: u64) -> String {
     )
 }
 
-async fn me(user: StlockUser) -> String {
+pub async fn me(user: StlockUser) -> String {
     user.user_id().to_owned()
 }
 
-struct Fixture {
-    emu: Emulator,
-    client: Client,
-    base: String,
+/// An emulator, a client of it, and `GET /me` served behind a layer with auto-refresh.
+pub struct Fixture {
+    pub emu: Emulator,
+    pub client: Client,
+    pub base: String,
 }
 
 impl Fixture {
-    async fn new(refresh: AutoRefresh) -> Self {
+    pub async fn new(refresh: AutoRefresh) -> Self {
         let emu = emulator().await;
         let client = Client::new(emu.config()).unwrap();
         let auth = StlockLayer::from_client(client.clone()).auto_refresh(refresh);
+        Self::serving(emu, client, auth).await
+    }
+
+    /// `GET /me` behind `auth`, whose client talks to `emu`.
+    pub async fn serving(emu: Emulator, client: Client, auth: StlockLayer) -> Self {
         let base = serve(Router::new().route("/me", get(me)).route_layer(auth)).await;
         Self { emu, client, base }
     }
 
-    fn refreshes(&self) -> u64 {
+    /// How many refreshes reached the emulator.
+    pub fn refreshes(&self) -> u64 {
         self.emu
             .counts(&self.emu.credentials().user_pool_id)
             .unwrap()
@@ -61,7 +70,7 @@ impl Fixture {
     }
 
     /// `GET /me` with these headers.
-    async fn me(&self, headers: &[(&str, String)]) -> Answer {
+    pub async fn me(&self, headers: &[(&str, String)]) -> Answer {
         let mut request = http().get(format!("{}/me", self.base));
         for (name, value) in headers {
             request = request.header(*name, value);
@@ -71,22 +80,23 @@ impl Fixture {
 
     /// A signed-up user, their real pair, and an access token of theirs that expired a minute
     /// ago (past the 30 s leeway).
-    async fn expired_session(&self, name: &str) -> (User, TokenPair, String) {
+    pub async fn expired_session(&self, name: &str) -> (User, TokenPair, String) {
         let (user, pair) = sign_up(&self.client, name).await;
         let expired = access_token_expiring(&self.emu, &user, now() - 60);
         (user, pair, expired)
     }
 }
 
-fn cookies(access: &str, refresh: &str) -> (&'static str, String) {
+/// The `Cookie` header of a browser holding this pair in the default (`__Host-`) cookies.
+pub fn cookies(access: &str, refresh: &str) -> (&'static str, String) {
     (
         "cookie",
-        format!("stlock_access={access}; stlock_refresh={refresh}"),
+        format!("{HOST_ACCESS_COOKIE}={access}; {HOST_REFRESH_COOKIE}={refresh}"),
     )
 }
 
 /// The value of each `Set-Cookie` of the answer, by cookie name, with its attributes.
-fn set_cookies(answer: &Answer) -> Vec<(String, String, String)> {
+pub fn set_cookies(answer: &Answer) -> Vec<(String, String, String)> {
     answer
         .headers
         .get_all(SET_COOKIE)
@@ -100,9 +110,9 @@ fn set_cookies(answer: &Answer) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The pair an answer set in cookies.
+/// The pair an answer set in the default (`__Host-`) cookies.
 #[track_caller]
-fn pair_set_by(answer: &Answer) -> TokenPair {
+pub fn pair_set_by(answer: &Answer) -> TokenPair {
     let set = set_cookies(answer);
     let find = |name: &str| {
         set.iter()
@@ -111,13 +121,13 @@ fn pair_set_by(answer: &Answer) -> TokenPair {
             .unwrap_or_else(|| panic!("no {name} cookie in {:?}", answer.headers))
     };
     TokenPair {
-        access_token: find("stlock_access"),
-        refresh_token: find("stlock_refresh"),
+        access_token: find(HOST_ACCESS_COOKIE),
+        refresh_token: find(HOST_REFRESH_COOKIE),
     }
 }
 
 #[track_caller]
-fn assert_cleared(answer: &Answer) {
+pub fn assert_cleared(answer: &Answer) {
     let set = set_cookies(answer);
     assert_eq!(set.len(), 2, "{:?}", answer.headers);
     for (name, value, attributes) in set {
@@ -220,19 +230,24 @@ async fn revoked_expired_forged_and_foreign_refresh_tokens_end_the_session() {
     let asked = fx.refreshes();
     assert!(asked >= 1, "the revoked token was put to the service");
 
-    // Forged, or another user's: refused here, the service never asked.
+    // Forged: refused here, the service never asked.
     let (carol, carol_pair, carol_expired) = fx.expired_session("carol").await;
     let forged = format!("{}x", carol_pair.refresh_token);
     let answer = fx.me(&[cookies(&carol_expired, &forged)]).await;
     answer.assert_json_error(StatusCode::UNAUTHORIZED);
     assert_cleared(&answer);
+    assert_eq!(fx.refreshes(), asked);
+    // Another user's: stolen or planted, never renewed for this request; the exchange it leads
+    // ends that session at the service instead.
     let (_, dave_pair) = sign_up(&fx.client, "dave").await;
     let answer = fx
         .me(&[cookies(&carol_expired, &dave_pair.refresh_token)])
         .await;
     answer.assert_json_error(StatusCode::UNAUTHORIZED);
-    assert_eq!(fx.refreshes(), asked);
-    // Carol's own pair still works: a rejected request ended nothing at the service.
+    assert_cleared(&answer);
+    assert_eq!(fx.refreshes(), asked + 1);
+    assert!(fx.client.refresh(&dave_pair.refresh_token).await.is_err());
+    // Carol's own pair still works: a rejected request ended nothing of hers at the service.
     let answer = fx
         .me(&[cookies(&carol_expired, &carol_pair.refresh_token)])
         .await;
@@ -245,7 +260,10 @@ async fn without_an_access_cookie_the_refresh_cookie_renews_the_session() {
     let (user, pair) = sign_up(&fx.client, "alice").await;
     // The browser dropped the access cookie at its Max-Age.
     let answer = fx
-        .me(&[("cookie", format!("stlock_refresh={}", pair.refresh_token))])
+        .me(&[(
+            "cookie",
+            format!("{HOST_REFRESH_COOKIE}={}", pair.refresh_token),
+        )])
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.text, user.id);
@@ -391,68 +409,4 @@ async fn the_grant_layer_checks_with_the_renewed_token() {
     // The old token is no token the service knows: the grant was checked with the new one.
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.text, user.id);
-}
-
-#[tokio::test]
-async fn the_example_app_signs_in_renews_and_signs_out_with_cookies() {
-    let emu = emulator().await;
-    let client = Client::new(emu.config()).unwrap();
-    let (user, _) = sign_up(&client, "alice").await;
-    let auth =
-        StlockLayer::from_client(client.clone()).auto_refresh(AutoRefresh::cookies().secure(false));
-    let base = serve(crate::app::App::new(auth).router()).await;
-    let post = |path: &str, body: Option<Value>, cookie: Option<String>| {
-        let mut request = http().post(format!("{base}{path}"));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
-        }
-        async move { Answer::read(request.send().await.unwrap()).await }
-    };
-
-    // Login answers the pair as JSON and sets it in two cookies.
-    let login = post(
-        "/login",
-        Some(serde_json::json!({"username": "alice", "password": "pw"})),
-        None,
-    )
-    .await;
-    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
-    let pair = pair_set_by(&login);
-    assert_eq!(login.json["access_token"], pair.access_token);
-    for (name, _, attributes) in set_cookies(&login) {
-        assert!(attributes.contains("HttpOnly"), "{name}: {attributes}");
-        assert!(attributes.contains("SameSite=Lax"), "{name}: {attributes}");
-        assert!(!attributes.contains("Secure"), "{name}: {attributes}");
-    }
-
-    // `/user` takes the cookie, and renews an expired one.
-    let expired = access_token_expiring(&emu, &user, now() - 60);
-    let (name, value) = cookies(&expired, &pair.refresh_token);
-    let answer = Answer::read(
-        http()
-            .get(format!("{base}/user"))
-            .header(name, value)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(answer.json["sub"], user.id);
-    let renewed = pair_set_by(&answer);
-
-    // Logout with no body takes the refresh cookie, revokes the session, clears both cookies.
-    let logout = post(
-        "/logout",
-        None,
-        Some(format!("stlock_refresh={}", renewed.refresh_token)),
-    )
-    .await;
-    assert_eq!(logout.status, StatusCode::OK, "{}", logout.text);
-    assert_cleared(&logout);
-    assert!(client.refresh(&renewed.refresh_token).await.is_err());
-    let nothing = post("/logout", None, None).await;
-    nothing.assert_json_error(StatusCode::UNPROCESSABLE_ENTITY);
 }

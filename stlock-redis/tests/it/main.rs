@@ -6,3 +6,4 @@ mod support;
 mod outage;
 mod replicas;
 mod secrecy;
+mod stall;

@@ -1,20 +1,24 @@
-//! Redis stopped in the middle of a run, and started again.
+//! Redis stopped in the middle of a run, and started again: requests the leeway lets go on
+//! with their old token do so, unrefreshed; the others refresh coordinated within each replica.
 
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use stlock::refresh::{RefreshOutcome, RefreshStore};
 use tokio::time::Instant;
 
-use crate::support::app::{one_new_pair, Replicas};
+use crate::support::app::{all_on_the_old_token, one_new_pair, Replicas};
 use crate::support::logs::Capture;
 use crate::support::redis_server::RedisServer;
-use crate::support::within;
+use crate::support::{refresh, within};
 
-const UNAVAILABLE: &str = "Redis is unavailable";
+const UNAVAILABLE: &str = "Redis is unavailable:";
 const BACK: &str = "Redis answers again";
 
 #[tokio::test]
-async fn with_redis_down_requests_still_succeed_and_coordination_returns_with_redis() {
+async fn with_redis_down_requests_past_the_leeway_refresh_within_their_replica_until_redis_returns()
+{
     let logs = Capture::start(tracing::Level::INFO);
     let mut redis = RedisServer::start().await;
     let replicas = Replicas::start(3, &redis.url(), |store| store).await;
@@ -23,8 +27,9 @@ async fn with_redis_down_requests_still_succeed_and_coordination_returns_with_re
     assert_eq!(replicas.refreshes(), 1);
 
     redis.kill();
-    // Sessions refreshing while Redis is down, each with parallel requests on one replica:
-    // coordinated in-process, one refresh each, every request succeeds.
+    // Sessions refreshing while Redis is down, their tokens past the leeway, each with parallel
+    // requests on one replica: coordinated in-process, one refresh each, every request
+    // succeeds.
     let mut tokens = Vec::new();
     for n in 0..3 {
         let session = replicas.session(&format!("during{n}")).await;
@@ -56,11 +61,13 @@ async fn with_redis_down_requests_still_succeed_and_coordination_returns_with_re
     // The store is available again once it has made a call: wait for that, bounded.
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut probe = 0;
+    let calls = Arc::new(AtomicUsize::new(0));
     while !down.is_available() {
         assert!(Instant::now() < deadline, "the store never saw Redis again");
         probe += 1;
-        let exchange = Box::pin(async { RefreshOutcome::Refused });
-        within(down.coordinate(&format!("probe{probe}"), Duration::ZERO, exchange)).await;
+        let token = format!("probe{probe}");
+        let probe = refresh(&token, &calls, RefreshOutcome::Refused, Duration::ZERO);
+        within(down.coordinate(probe)).await;
     }
     let fallbacks = down.fallbacks();
 
@@ -88,4 +95,45 @@ async fn with_redis_down_requests_still_succeed_and_coordination_returns_with_re
         );
     }
     drop(redis);
+}
+
+#[tokio::test]
+async fn with_redis_down_a_storm_inside_the_leeway_goes_on_with_the_old_token_and_refreshes_nothing(
+) {
+    let logs = Capture::start(tracing::Level::WARN);
+    let mut redis = RedisServer::start().await;
+    let leeway = Duration::from_secs(30);
+    let replicas = Replicas::start_with(
+        3,
+        &redis.url(),
+        |store| store,
+        |config| config.leeway(leeway),
+    )
+    .await;
+    redis.kill();
+    // Expired, but the leeway still accepts it.
+    let session = replicas
+        .session_expired("alice", leeway - Duration::from_secs(20))
+        .await;
+
+    let answers = replicas.storm(&session, 30, &[0, 1, 2]).await;
+    all_on_the_old_token(&answers, &session);
+    assert_eq!(
+        replicas.refreshes(),
+        0,
+        "no refresh without coordination while the request can do without one"
+    );
+    for store in &replicas.stores {
+        assert!(!store.is_available());
+        assert_eq!(store.fallbacks(), 0, "{store:?}");
+    }
+    let text = logs.text();
+    assert_eq!(
+        text.matches(UNAVAILABLE).count(),
+        replicas.stores.len(),
+        "one warning per replica for the outage:\n{text}"
+    );
+    for token in [&session.expired, &session.pair.refresh_token] {
+        assert!(!text.contains(token.as_str()), "a token in the logs");
+    }
 }

@@ -1,19 +1,33 @@
-//! One refresh across replicas: a storm spread over three, a holder that died with the lock,
-//! a holder that never lets go, and a holder whose call to the service failed.
+//! One refresh across replicas: a storm spread over three, a holder that died with the lock, a
+//! holder that never lets go, a holder whose call to the service failed, and an outcome read
+//! from Redis, which keeps its own binding and deadline.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use stlock::refresh::{RefreshOutcome, RefreshStore};
+use stlock::refresh::{Binding, Refresh, RefreshOutcome, RefreshStore};
 use stlock::TokenPair;
-use stlock_redis::{LockWaitExpired, RedisStore, DEFAULT_PREFIX};
+use stlock_redis::{NotRefreshed, RedisStore, DEFAULT_POLL_INTERVAL, DEFAULT_PREFIX};
 use tokio::time::Instant;
 
-use crate::support::app::{one_new_pair, pair_set_by, Replicas, SHORT_LOCK};
+use crate::support::app::{all_unavailable, one_new_pair, pair_set_by, Replicas, SHORT_LOCK};
 use crate::support::redis_server::RedisServer;
-use crate::support::{counting, keys_of, within};
+use crate::support::{keys_of, refresh, within, ACCESS};
+
+/// The client's timeout in tests that wait on another replica: short, so that a wait bounded
+/// by anything longer (the lock's expiry) shows.
+const TIMEOUT: Duration = Duration::from_secs(2);
+/// What a request may take beyond the client's timeout: its own round trips.
+const MARGIN: Duration = Duration::from_millis(500);
+
+fn pair(n: usize) -> TokenPair {
+    TokenPair {
+        access_token: format!("access{n}"),
+        refresh_token: format!("refresh{n}"),
+    }
+}
 
 #[tokio::test]
 async fn sixty_requests_spread_over_three_replicas_refresh_exactly_once() {
@@ -45,15 +59,22 @@ async fn sixty_requests_spread_over_three_replicas_refresh_exactly_once() {
     for store in &replicas.stores {
         assert!(store.is_available());
         assert_eq!(store.fallbacks(), 0);
+        assert_eq!(store.unopened(), 0);
     }
 }
 
 #[tokio::test]
-async fn a_replica_that_died_holding_the_lock_holds_the_others_up_until_it_lapses_only() {
+async fn requests_waiting_on_a_holder_that_died_give_up_without_exchanging_the_token() {
     let redis = RedisServer::start().await;
-    let replicas = Replicas::start(3, &redis.url(), |store| store.lock_expiry(SHORT_LOCK)).await;
+    let replicas = Replicas::start_with(
+        3,
+        &redis.url(),
+        |store| store,
+        |config| config.timeout(TIMEOUT),
+    )
+    .await;
     let session = replicas.session("alice").await;
-    // A replica took the lock and died before calling the service.
+    // A replica took the lock and died: before calling the service, or after, nobody can tell.
     let (lock, _) = keys_of(DEFAULT_PREFIX, &session.pair.refresh_token);
     let mut connection = redis.connection().await;
     let taken: Option<String> = within(
@@ -68,53 +89,60 @@ async fn a_replica_that_died_holding_the_lock_holds_the_others_up_until_it_lapse
     .await
     .expect("SET");
     assert_eq!(taken.as_deref(), Some("OK"));
-    let started = Instant::now();
 
     let answers = replicas.storm(&session, 30, &[0, 1, 2]).await;
-    let waited = started.elapsed();
-    one_new_pair(&answers, &session);
+    // The token past the leeway, and no refresh to be had: 503, nobody signed out.
+    all_unavailable(&answers);
     assert_eq!(
         replicas.refreshes(),
-        1,
-        "one refresh, after the lock lapsed"
+        0,
+        "no replica that saw the lock exchanged the token, not even once it lapsed"
     );
-    assert!(
-        waited >= SHORT_LOCK - Duration::from_millis(100),
-        "no replica refreshed while the lock was held: {waited:?}"
-    );
-    assert!(
-        waited < SHORT_LOCK + Duration::from_secs(2),
-        "they took over soon after it lapsed: {waited:?}"
-    );
+    for answer in &answers {
+        assert!(answer.took < TIMEOUT + MARGIN, "{:?}", answer.took);
+    }
+
+    // The next requests never saw that lock: they refresh, once.
+    let answers = replicas.storm(&session, 30, &[0, 1, 2]).await;
+    one_new_pair(&answers, &session);
+    assert_eq!(replicas.refreshes(), 1);
 }
 
 #[tokio::test]
-async fn a_lock_never_let_go_bounds_the_wait_and_the_service_is_not_asked() {
+async fn a_lock_never_let_go_bounds_the_wait_by_the_clients_timeout_and_the_service_is_not_asked() {
     let redis = RedisServer::start().await;
-    let store = RedisStore::builder(redis.url())
-        .lock_expiry(SHORT_LOCK)
-        .build()
-        .expect("store");
+    // The lock's own expiry (15 s) is far longer than the request can wait.
+    let store = RedisStore::builder(redis.url()).build().expect("store");
     let (lock, _) = keys_of(DEFAULT_PREFIX, "token");
     let mut connection = redis.connection().await;
-    // Held far longer than this store's lock expiry: by a replica configured otherwise.
     let _: () = within(connection.set_ex(&lock, "another-replica", 60))
         .await
         .expect("SET");
     let calls = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let exchange = counting(&calls, RefreshOutcome::Refused);
-    let outcome = within(store.coordinate("token", Duration::from_secs(10), exchange)).await;
-    let waited = started.elapsed();
-    let RefreshOutcome::Unavailable(cause) = outcome else {
-        panic!("expected Unavailable, got {outcome:?}");
+    let grace = Duration::from_secs(10);
+    let waiting = Refresh {
+        patience: TIMEOUT,
+        ..refresh("token", &calls, RefreshOutcome::Refused, grace)
     };
-    let cause = cause
-        .downcast_ref::<LockWaitExpired>()
-        .unwrap_or_else(|| panic!("a typed cause: {cause}"));
-    assert!(cause.waited >= SHORT_LOCK, "{cause}");
-    assert!(waited < SHORT_LOCK + Duration::from_secs(1), "{waited:?}");
+    let settled = within(store.coordinate(waiting)).await;
+    let waited = started.elapsed();
+    let RefreshOutcome::Unavailable(cause) = settled.outcome else {
+        panic!("expected Unavailable, got {:?}", settled.outcome);
+    };
+    assert!(
+        matches!(
+            cause.downcast_ref::<NotRefreshed>(),
+            Some(NotRefreshed::StillHeld { waited }) if *waited >= TIMEOUT
+        ),
+        "{cause}"
+    );
+    assert!(waited >= TIMEOUT && waited < TIMEOUT + MARGIN, "{waited:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 0, "the service was not asked");
+    // One look per poll interval, no more: the wait is no busy loop on Redis.
+    let looks = redis.script_runs().await;
+    let polls = TIMEOUT.as_millis() / DEFAULT_POLL_INTERVAL.as_millis();
+    assert!(looks <= polls as u64 + 2, "{looks} looks in {waited:?}");
     assert!(store.is_available(), "Redis answered all along");
 }
 
@@ -127,8 +155,8 @@ async fn a_failed_call_to_the_service_is_not_kept_and_the_next_replica_tries_aga
     let calls = Arc::new(AtomicUsize::new(0));
 
     let down = RefreshOutcome::Unavailable(Arc::new(std::io::Error::other("service down")));
-    let outcome = within(first.coordinate("token", grace, counting(&calls, down))).await;
-    assert!(matches!(outcome, RefreshOutcome::Unavailable(_)));
+    let settled = within(first.coordinate(refresh("token", &calls, down, grace))).await;
+    assert!(matches!(settled.outcome, RefreshOutcome::Unavailable(_)));
     let (lock, kept) = keys_of(DEFAULT_PREFIX, "token");
     let mut connection = redis.connection().await;
     let left: usize = within(connection.exists(&[&lock, &kept]))
@@ -136,16 +164,49 @@ async fn a_failed_call_to_the_service_is_not_kept_and_the_next_replica_tries_aga
         .expect("EXISTS");
     assert_eq!(left, 0, "the lock let go, and nothing kept");
 
-    let pair = TokenPair {
-        access_token: "access".to_owned(),
-        refresh_token: "refresh".to_owned(),
-    };
-    let refreshed = RefreshOutcome::Refreshed(pair.clone());
-    let outcome = within(second.coordinate("token", grace, counting(&calls, refreshed))).await;
-    assert!(matches!(outcome, RefreshOutcome::Refreshed(p) if p == pair));
+    let refreshed = RefreshOutcome::Refreshed(pair(1));
+    let settled = within(second.coordinate(refresh("token", &calls, refreshed, grace))).await;
+    assert!(matches!(settled.outcome, RefreshOutcome::Refreshed(p) if p == pair(1)));
     assert_eq!(
         calls.load(Ordering::SeqCst),
         2,
         "the second replica asked again"
     );
+}
+
+#[tokio::test]
+async fn an_outcome_read_from_redis_keeps_its_binding_and_its_original_deadline() {
+    let redis = RedisServer::start().await;
+    let first = RedisStore::builder(redis.url()).build().expect("store");
+    let second = RedisStore::builder(redis.url()).build().expect("store");
+    let grace = Duration::from_secs(1);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let refreshed = |n| RefreshOutcome::Refreshed(pair(n));
+
+    let reached = within(first.coordinate(refresh("token", &calls, refreshed(1), grace))).await;
+    // Part of the grace window passes before the second replica is asked.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let read = within(second.coordinate(refresh("token", &calls, refreshed(2), grace))).await;
+    assert!(matches!(&read.outcome, RefreshOutcome::Refreshed(p) if *p == pair(1)));
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "read from Redis");
+    assert_eq!(read.bound_to, Binding::of(Some(ACCESS)), "the binding kept");
+    assert_ne!(read.bound_to, Binding::none());
+    // Dated as Redis kept it (within a round trip), not as the second replica read it.
+    let tolerance = Duration::from_millis(50);
+    assert!(read.settled_at <= reached.settled_at + tolerance);
+    assert!(read.settled_at + tolerance >= reached.settled_at);
+    assert!(read.remember_until <= reached.remember_until + tolerance);
+    assert!(read.remember_until + tolerance >= reached.remember_until);
+
+    // Past the original deadline the second replica remembers nothing (it read the outcome
+    // 400 ms in, and a fresh grace window would last 400 ms more), nor does Redis keep it: the
+    // token is exchanged as any other.
+    tokio::time::sleep_until((reached.remember_until + tolerance).into()).await;
+    let after = within(second.coordinate(refresh("token", &calls, refreshed(3), grace))).await;
+    assert!(
+        matches!(&after.outcome, RefreshOutcome::Refreshed(p) if *p == pair(3)),
+        "{:?}",
+        after.outcome
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }

@@ -6,6 +6,7 @@ pub mod emulator;
 pub mod forge;
 pub mod http;
 pub mod logs;
+pub mod proxy;
 pub mod raw;
 pub mod users;
 

@@ -35,14 +35,49 @@ pub fn keys_of(prefix: &str, refresh_token: &str) -> (String, String) {
     )
 }
 
-/// An exchange that counts its calls and comes to `outcome`.
-pub fn counting(
+/// The access token the refreshes of [`refresh`] come with.
+pub const ACCESS: &str = "eyJold.access.token";
+
+/// A request's refresh of `token`, as the layer asks a store for it, whose exchange counts its
+/// calls and comes to `outcome`, bound to [`ACCESS`] and remembered for `grace`. It waits up to
+/// 10 s for another replica, and cannot go on without a refresh.
+pub fn refresh<'a>(
+    token: &'a str,
     calls: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
     outcome: stlock::refresh::RefreshOutcome,
-) -> stlock::refresh::BoxFuture<'static, stlock::refresh::RefreshOutcome> {
+    grace: Duration,
+) -> stlock::refresh::Refresh<'a> {
     let calls = std::sync::Arc::clone(calls);
-    Box::pin(async move {
-        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        outcome
-    })
+    stlock::refresh::Refresh {
+        refresh_token: token,
+        grace,
+        patience: Duration::from_secs(10),
+        can_wait: false,
+        exchange: Box::pin(async move {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let bound_to = stlock::refresh::Binding::of(Some(ACCESS));
+            stlock::refresh::Settled::now(outcome, bound_to, grace)
+        }),
+    }
+}
+
+/// Waits until `ready` says so, looking every 10 ms, for at most 10 s: a wait for readiness,
+/// never a guess at how long something takes.
+#[track_caller]
+pub fn until<F, Fut>(what: &'static str, mut ready: F) -> impl Future<Output = ()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let caller = std::panic::Location::caller();
+    async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !ready().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{caller}: not {what} within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }

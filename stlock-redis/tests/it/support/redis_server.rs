@@ -13,20 +13,35 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// A server on a port no one listens on now.
+    /// A server on a port no one listens on now. Another test may take that port before the
+    /// server binds it, and the server then exits: it is started again on another.
     pub async fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free loopback port")
-            .port();
-        Self::start_on(port).await
+        for _ in 0..10 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free loopback port")
+                .port();
+            if let Some(server) = Self::try_start_on(port).await {
+                return server;
+            }
+        }
+        panic!("redis-server exited at once on ten free ports in turn");
     }
 
-    /// A server on `port`, once it answers `PING`.
+    /// A server on `port`, once it answers.
     pub async fn start_on(port: u16) -> Self {
+        Self::try_start_on(port)
+            .await
+            .unwrap_or_else(|| panic!("redis-server exited at once on port {port}"))
+    }
+
+    /// A server on `port` once it answers, or `None` if it exits first (the port taken).
+    async fn try_start_on(port: u16) -> Option<Self> {
         let process = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            // `DEBUG SLEEP`, to stall the server as a slow disk or a long command would.
+            .args(["--enable-debug-command", "local"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -36,12 +51,11 @@ impl RedisServer {
                      redis-server package (`bash .ci/test` installs it)"
                 )
             });
-        let server = Self {
+        let mut server = Self {
             port,
             process: Some(process),
         };
-        server.wait_until_ready().await;
-        server
+        server.wait_until_ready().await.then_some(server)
     }
 
     pub fn port(&self) -> u16 {
@@ -61,6 +75,54 @@ impl RedisServer {
             .expect("the test's connection to Redis")
     }
 
+    /// How many connections ran `command` last (`CLIENT LIST`'s `cmd`): a connection's last
+    /// command is the one it sent, and the answer to it is on its way once this says so.
+    pub async fn connections_last_running(&self, command: &str) -> usize {
+        let mut connection = self.connection().await;
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut connection)
+            .await
+            .expect("CLIENT LIST");
+        let field = format!(" cmd={command} ");
+        list.lines().filter(|line| line.contains(&field)).count()
+    }
+
+    /// How many times a script was run (`EVALSHA`, as the stores run them) since it started.
+    pub async fn script_runs(&self) -> u64 {
+        let mut connection = self.connection().await;
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut connection)
+            .await
+            .expect("INFO commandstats");
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |calls| calls.parse().expect("a count"))
+    }
+
+    /// Stalls the server for `duration` (`DEBUG SLEEP`), from a connection of its own: Redis
+    /// answers nobody meanwhile. The task ends when the server answers again.
+    pub async fn stall(&self, duration: Duration) -> tokio::task::JoinHandle<()> {
+        // Without the client's default deadline on answers (500 ms), which the stall outlasts.
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+        let mut connection = redis::Client::open(self.url())
+            .expect("a valid URL")
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .expect("the test's connection to Redis");
+        tokio::spawn(async move {
+            let () = redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(duration.as_secs_f64())
+                .query_async(&mut connection)
+                .await
+                .expect("DEBUG SLEEP (the server allows it from loopback)");
+        })
+    }
+
     /// Kills the server, as a crash would, and waits until it is gone.
     pub fn kill(&mut self) {
         if let Some(mut process) = self.process.take() {
@@ -69,16 +131,32 @@ impl RedisServer {
         }
     }
 
-    async fn wait_until_ready(&self) {
+    /// Whether the server answers, and is ours (by its process id: another test's server may
+    /// hold the port); false if ours exited before it did.
+    async fn wait_until_ready(&mut self) -> bool {
         let client = redis::Client::open(self.url()).expect("a valid URL");
         let deadline = Instant::now() + Duration::from_secs(10);
+        let ours = format!(
+            "process_id:{}\r\n",
+            self.process.as_ref().map_or(0, Child::id)
+        );
         loop {
             if let Ok(mut connection) = client.get_multiplexed_async_connection().await {
-                let pong: redis::RedisResult<String> =
-                    redis::cmd("PING").query_async(&mut connection).await;
-                if pong.is_ok() {
-                    return;
+                let info: redis::RedisResult<String> = redis::cmd("INFO")
+                    .arg("server")
+                    .query_async(&mut connection)
+                    .await;
+                if info.is_ok_and(|info| info.contains(&ours)) {
+                    return true;
                 }
+            }
+            let exited = self
+                .process
+                .as_mut()
+                .is_none_or(|process| !matches!(process.try_wait(), Ok(None)));
+            if exited {
+                self.process = None;
+                return false;
             }
             assert!(
                 Instant::now() < deadline,
