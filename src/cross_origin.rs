@@ -144,12 +144,16 @@ impl CrossOriginProtection {
             .authority()
             .map(|authority| authority.as_str().as_bytes())
             .or_else(|| headers.get(header::HOST).map(|host| host.as_bytes()));
-        let origin_host = Uri::try_from(origin)
+        let origin = Uri::try_from(origin)
             .ok()
-            .filter(|origin| matches!(origin.scheme_str(), Some("http" | "https")))
-            .and_then(|origin| origin.authority().map(|a| a.as_str().as_bytes().to_vec()));
+            .filter(|origin| matches!(origin.scheme_str(), Some("http" | "https")));
+        let origin_host = origin.as_ref().and_then(Uri::authority);
         match (origin_host, host) {
-            (Some(origin_host), Some(host)) if origin_host.eq_ignore_ascii_case(host) => Ok(()),
+            (Some(origin_host), Some(host))
+                if origin_host.as_str().as_bytes().eq_ignore_ascii_case(host) =>
+            {
+                Ok(())
+            }
             _ => Err(Refused),
         }
     }

@@ -220,8 +220,7 @@ impl<R: RejectionHandler> StlockLayer<R> {
         let decoder = self.client.decoder();
         decoder.decode_access(&pair.access_token)?;
         let refresh = decoder.decode_refresh(&pair.refresh_token)?;
-        let lifetime = refresh.exp.saturating_sub(unix_now());
-        Ok(self.cookie_settings().set(pair, lifetime))
+        Ok(self.cookie_settings().set(pair, refresh.exp))
     }
 
     /// The refresh token of the session cookies in `headers` (the refresh cookie of the layer's

@@ -11,6 +11,7 @@ use http::HeaderValue;
 use super::{
     DEFAULT_ACCESS_COOKIE, DEFAULT_REFRESH_COOKIE, HOST_ACCESS_COOKIE, HOST_REFRESH_COOKIE,
 };
+use crate::token::unix_now;
 use crate::TokenPair;
 
 /// Names and attributes of the two session cookies.
@@ -66,11 +67,16 @@ impl CookieSettings {
         }
     }
 
-    /// Both cookies holding `pair`, living `lifetime` seconds: the refresh token's. The access
-    /// cookie outlives its token on purpose: a browser keeps sending it, so that a request
-    /// racing a refresh is recognised as the session's own (see `Binding`); an expired access
-    /// token in it counts as none for a layer without auto-refresh.
-    pub(crate) fn set(&self, pair: &TokenPair, lifetime: u64) -> SessionCookies {
+    /// Both cookies holding `pair`, living until `refresh_exp`, the refresh token's expiry. The
+    /// access cookie outlives its token on purpose: a browser keeps sending it, so that a
+    /// request racing a refresh is recognised as the session's own (see `Binding`); an expired
+    /// access token in it counts as none for a layer without auto-refresh.
+    pub(crate) fn set(&self, pair: &TokenPair, refresh_exp: u64) -> SessionCookies {
+        self.set_for(pair, refresh_exp.saturating_sub(unix_now()))
+    }
+
+    /// Both cookies holding `pair`, living `lifetime` seconds.
+    fn set_for(&self, pair: &TokenPair, lifetime: u64) -> SessionCookies {
         SessionCookies {
             headers: [
                 self.header(self.access_name(), &pair.access_token, lifetime),
@@ -166,7 +172,7 @@ mod tests {
     fn cookies_carry_every_attribute_and_clearing_expires_them() {
         let mut settings = CookieSettings::new();
         settings.names = Some(("a".to_owned(), "r".to_owned()));
-        let set = settings.set(&pair(), 3600);
+        let set = settings.set_for(&pair(), 3600);
         let [access, refresh] = set
             .headers()
             .clone()

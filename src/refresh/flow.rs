@@ -13,8 +13,7 @@ use super::{
 };
 use crate::client::Refusal;
 use crate::layer::cache::{Probe, TokenCache};
-use crate::layer::source::Found;
-use crate::token::unix_now;
+use crate::layer::source::{cookie_pairs, Found};
 use crate::{
     AuthError, Claims, Client, StlockUser, TokenPair, TokenSource, TokenSources, TokenType,
 };
@@ -126,16 +125,10 @@ impl HandOver {
                 // they came (in whatever bytes the browser sent them).
                 let mut cookie = Vec::new();
                 for value in headers.get_all(http::header::COOKIE) {
-                    for pair in value.as_bytes().split(|&b| b == b';') {
-                        let pair = pair.trim_ascii();
-                        let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
-                        if pair.is_empty()
-                            || name == access.0.as_bytes()
-                            || name == refresh.0.as_bytes()
-                        {
-                            continue;
-                        }
-                        cookie.extend_from_slice(pair);
+                    for kept in cookie_pairs(value.as_bytes()).filter(|cookie| {
+                        cookie.name != access.0.as_bytes() && cookie.name != refresh.0.as_bytes()
+                    }) {
+                        cookie.extend_from_slice(kept.pair);
                         cookie.extend_from_slice(b"; ");
                     }
                 }
@@ -356,15 +349,7 @@ impl Refresher {
         };
         let joined_at = Instant::now();
         let settled = self
-            .config
-            .store
-            .coordinate(Refresh {
-                refresh_token: &due.refresh_token,
-                grace: self.config.grace,
-                patience: self.client.config().timeout(),
-                can_wait: due.fallback.is_some(),
-                exchange,
-            })
+            .coordinate(&due.refresh_token, due.fallback.is_some(), exchange)
             .await;
         let pair = match settled.outcome {
             RefreshOutcome::Refreshed(pair) => pair,
@@ -397,17 +382,27 @@ impl Refresher {
              token than the one it was exchanged with; ending the session at the STLock service"
         );
         let token = format!("{}{THEFT_KEY_SUFFIX}", due.refresh_token);
-        self.config
-            .store
-            .coordinate(Refresh {
-                refresh_token: &token,
-                grace: self.config.grace,
-                patience: self.client.config().timeout(),
-                can_wait: false,
-                exchange: self.report(&due.refresh_token, due.binding),
-            })
-            .await;
+        let report = self.report(&due.refresh_token, due.binding);
+        self.coordinate(&token, false, report).await;
         self.ended()
+    }
+
+    /// `exchange` for `refresh_token`, through the store: once however many requests race,
+    /// within this layer's grace window and the client's timeout.
+    async fn coordinate(
+        &self,
+        refresh_token: &str,
+        can_wait: bool,
+        exchange: BoxFuture<'static, Settled>,
+    ) -> Settled {
+        let refresh = Refresh {
+            refresh_token,
+            grace: self.config.grace,
+            patience: self.client.config().timeout(),
+            can_wait,
+            exchange,
+        };
+        self.config.store.coordinate(refresh).await
     }
 
     /// The session is over: 401, and in cookie mode both cookies cleared.
@@ -484,19 +479,19 @@ impl Refresher {
                         pair.refresh_token.clone(),
                     ),
                 };
-                let lifetime = refresh.exp.saturating_sub(unix_now());
-                let attach = Attach::Cookies(cookies.set(pair, lifetime));
+                let attach = Attach::Cookies(cookies.set(pair, refresh.exp));
                 (hand_over, attach)
             }
             Mode::Headers { refresh: name } => {
                 let bearer = format!("Bearer {}", pair.access_token);
+                let refresh = sensitive(&pair.refresh_token)?;
                 let hand_over = HandOver::Headers {
                     authorization: sensitive(&bearer)?,
-                    refresh: (name.clone(), sensitive(&pair.refresh_token)?),
+                    refresh: (name.clone(), refresh.clone()),
                 };
                 let attach = Attach::Headers {
                     access: sensitive(&pair.access_token)?,
-                    refresh: sensitive(&pair.refresh_token)?,
+                    refresh,
                 };
                 (hand_over, attach)
             }
