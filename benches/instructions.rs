@@ -68,7 +68,11 @@ fn main() {
     let mut cached = auth.clone().layer(handler);
     let mut refreshing = auth
         .clone()
-        .auto_refresh(AutoRefresh::cookies())
+        .auto_refresh(
+            AutoRefresh::cookies()
+                .build()
+                .expect("valid auto-refresh settings"),
+        )
         .token_cache(0)
         .layer(handler);
     let routed = |layer: Option<StlockLayer>| {

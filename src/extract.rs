@@ -8,7 +8,9 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use http::Extensions;
 
-use crate::{AuthError, Claims, TokenSource, TokenSources};
+use crate::credentials::{TokenSource, TokenSources};
+use crate::rejection::AuthError;
+use crate::token::Claims;
 
 /// The user whose access token [`StlockLayer`](crate::StlockLayer) verified for this request.
 ///

@@ -3,23 +3,31 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+// Each module imports a name from the module that defines it, never through the re-exports
+// below (they are for users), and no two modules import each other, directly or not
+// (tests/it/modules.rs). From the bottom up: secret, config, token, user, client, credentials,
+// path, rejection, extract, cross_origin, refresh, layer, grant.
 pub mod client;
 pub mod config;
+pub mod credentials;
 pub mod cross_origin;
 pub mod extract;
 pub mod grant;
 pub mod layer;
+mod path;
 pub mod refresh;
 pub mod rejection;
 mod secret;
 pub mod token;
 pub mod user;
+mod wording;
 
-pub use client::{Client, Error};
+pub use client::{Client, Error, GrantDecision};
 pub use config::{Config, ConfigError};
+pub use credentials::{TokenSource, TokenSources};
 pub use extract::StlockUser;
-pub use grant::{GrantDecision, GrantLayer};
-pub use layer::{StlockLayer, TokenSource, TokenSources};
+pub use grant::GrantLayer;
+pub use layer::StlockLayer;
 pub use rejection::AuthError;
 pub use secret::Secret;
 pub use token::{Claims, DecodeError, TokenDecoder, TokenPair, TokenType};

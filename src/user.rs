@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::Secret;
+use crate::secret::Secret;
 
 /// A user of a pool, as register and the profile updates return it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,7 +45,7 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use stlock::refresh::SessionCookies;
+use stlock::refresh::{BrowserCookies, SessionCookies};
 use stlock::rejection::{DefaultRejection, RejectionHandler};
 use stlock::{Claims, Client, GrantLayer, Registration, StlockLayer, StlockUser, TokenPair, User};
 use tower_http::csrf::{CsrfLayer, ProtectionError};
@@ -97,9 +97,9 @@ impl<R: RejectionHandler> App<R> {
     /// `POST /orders`, and the grant-checked orders.
     pub fn router(self) -> Router {
         let auth = self.auth;
+        let cookies = auth.browser_cookies();
         let state = AppState {
             client: auth.client().clone(),
-            auth: auth.clone(),
             on_register: self.on_register,
             orders: self.orders,
         };
@@ -111,21 +111,30 @@ impl<R: RejectionHandler> App<R> {
         // wrong method is a 405, token or not. On the router (`Router::route_layer`) it would
         // wrap each path's 405 answer too, and a wrong method without a token would be a 401,
         // unless `method_not_allowed_fallback` happened to be called after it.
-        Router::new()
+        let mut router = Router::new()
             .route("/", get(page))
-            .route("/register", post(register::<R>))
-            .route("/login", post(login::<R>))
-            .route("/refresh", post(refresh::<R>))
-            .route("/logout", post(logout::<R>))
-            .route(
+            .route("/register", post(register))
+            .route("/login", post(login))
+            .route("/refresh", post(refresh))
+            .route("/logout", post(logout));
+        // The browser session, with the cookies of the layer's cookie-mode auto-refresh: a
+        // layer without it has no cookies to set.
+        if let Some(cookies) = cookies {
+            router = router.route(
                 "/session",
-                post(sign_in::<R>)
-                    .delete(sign_out::<R>)
+                post(sign_in)
+                    .delete(sign_out)
+                    .with_state(SessionState {
+                        client: auth.client().clone(),
+                        cookies,
+                    })
                     .route_layer(same_origin),
-            )
+            );
+        }
+        router
             .route("/user", get(current_user).route_layer(auth.clone()))
             // Any signed-in user may place an order; no grant is asked for.
-            .route("/orders", post(place_order::<R>).route_layer(auth.clone()))
+            .route("/orders", post(place_order).route_layer(auth.clone()))
             // The grant layer goes inside the token layer: it needs the verified user.
             .route(
                 "/orders/{id}",
@@ -161,12 +170,17 @@ impl Orders {
 }
 
 #[derive(Clone)]
-struct AppState<R> {
+struct AppState {
     client: Client,
-    /// The token layer, for the session cookies it reads and refreshes.
-    auth: StlockLayer<R>,
     on_register: Option<OnRegister>,
     orders: Orders,
+}
+
+/// What the browser-session routes use: the client, and the cookies of the layer's auto-refresh.
+#[derive(Clone)]
+struct SessionState {
+    client: Client,
+    cookies: BrowserCookies,
 }
 
 // No `Debug` on the bodies: they hold passwords and tokens.
@@ -200,8 +214,8 @@ const MAX_ITEM_CHARS: usize = 200;
 /// Responses that carry tokens in their body must not be kept by any cache (RFC 6749, 5.1).
 const NO_STORE: [(axum::http::HeaderName, &str); 1] = [(CACHE_CONTROL, "no-store")];
 
-async fn register<R>(
-    State(state): State<AppState<R>>,
+async fn register(
+    State(state): State<AppState>,
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let registration = Registration::new(body.username, body.email, body.phone, body.password);
@@ -213,16 +227,16 @@ async fn register<R>(
 }
 
 /// The pair as JSON, for API clients, which keep it themselves: no cookie.
-async fn login<R>(
-    State(state): State<AppState<R>>,
+async fn login(
+    State(state): State<AppState>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let pair: TokenPair = state.client.login(&body.username, &body.password).await?;
     Ok((NO_STORE, Json(pair)))
 }
 
-async fn refresh<R>(
-    State(state): State<AppState<R>>,
+async fn refresh(
+    State(state): State<AppState>,
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let pair: TokenPair = state.client.refresh(&body.refresh_token).await?;
@@ -231,8 +245,8 @@ async fn refresh<R>(
 
 /// Signs out the refresh token of the body. Browsers, which cannot read their `HttpOnly`
 /// refresh cookie to send it, use `DELETE /session`.
-async fn logout<R>(
-    State(state): State<AppState<R>>,
+async fn logout(
+    State(state): State<AppState>,
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state.client.logout(&body.refresh_token).await?;
@@ -241,13 +255,13 @@ async fn logout<R>(
 
 /// Signs a browser in: the pair goes into two `HttpOnly` cookies, out of reach of the page's
 /// scripts, and the body says who signed in, without a token.
-async fn sign_in<R: RejectionHandler>(
-    State(state): State<AppState<R>>,
+async fn sign_in(
+    State(session): State<SessionState>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<(SessionCookies, Json<serde_json::Value>), ApiError> {
-    let pair = state.client.login(&body.username, &body.password).await?;
-    let claims = state.client.decode(&pair.access_token)?;
-    let cookies = state.auth.session_cookies(&pair)?;
+    let pair = session.client.login(&body.username, &body.password).await?;
+    let claims = session.client.decode(&pair.access_token)?;
+    let cookies = session.cookies.set(&pair)?;
     Ok((cookies, Json(serde_json::json!({ "user_id": claims.sub }))))
 }
 
@@ -257,23 +271,19 @@ async fn sign_in<R: RejectionHandler>(
 /// same, so that signing out always leaves the browser signed out. Only when the service cannot
 /// be asked are the cookies kept, with a 502 or 504, so that signing out again can still revoke
 /// the session rather than leave it alive unseen.
-async fn sign_out<R: RejectionHandler>(
-    State(state): State<AppState<R>>,
+async fn sign_out(
+    State(session): State<SessionState>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, SessionCookies, ()), ApiError> {
-    if let Some(refresh_token) = state.auth.session_refresh_token(&headers) {
-        match state.client.logout(refresh_token).await {
+    if let Some(refresh_token) = session.cookies.refresh_token(&headers) {
+        match session.client.logout(refresh_token).await {
             Ok(()) => {}
             Err(stlock::Error::Service(refused)) if refused.status().is_client_error() => {}
             Err(stlock::Error::InvalidInput { .. }) => {}
             Err(error) => return Err(error.into()),
         }
     }
-    Ok((
-        StatusCode::NO_CONTENT,
-        state.auth.cleared_session_cookies(),
-        (),
-    ))
+    Ok((StatusCode::NO_CONTENT, session.cookies.clear(), ()))
 }
 
 /// The answer of tower-http's cross-origin check, in the app's JSON shape, as `StlockLayer`
@@ -298,8 +308,8 @@ async fn current_user(user: StlockUser) -> Json<Claims> {
 }
 
 /// Places an order for the signed-in user: 201, with the order's address in `Location`.
-async fn place_order<R>(
-    State(state): State<AppState<R>>,
+async fn place_order(
+    State(state): State<AppState>,
     user: StlockUser,
     OrderBody(body): OrderBody,
 ) -> Result<impl IntoResponse, ApiError> {

@@ -11,13 +11,14 @@
 //! `STLOCK_ENDPOINT` and the other `STLOCK_*` variables are set. Once listening it prints curl
 //! commands to try every route; Ctrl-C stops it gracefully. The routes are in `app.rs`.
 //!
-//! It serves through `stlock_emulator::serve` rather than `axum::serve`, which has no deadline
-//! for a slow request head or body nor for an idle connection, and no cap on connections: see
-//! `Limits` for what it bounds and the defaults used here.
+//! It serves as a production app would (`serve.rs`, the part to copy): on hyper-util's server,
+//! HTTP/1.1 and h2c, with a deadline for every request head and every request, a body limit,
+//! a cap on connections and a bounded graceful stop. `serve.rs` says what each bound is for.
 
 mod app;
 #[path = "../common/cli.rs"]
 mod cli;
+mod serve;
 
 use std::error::Error;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -26,7 +27,7 @@ use std::sync::Arc;
 
 use stlock::refresh::AutoRefresh;
 use stlock::{Client, StlockLayer};
-use stlock_emulator::{Emulator, Limits, NewPolicy, Rule};
+use stlock_emulator::{Emulator, NewPolicy, Rule};
 use tokio::net::TcpListener;
 
 use app::App;
@@ -58,7 +59,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     // refreshed on the fly. `secure(false)`: this demo serves plain HTTP on your machine; an app
     // served over HTTPS keeps the default, `Secure` cookies.
     let auth = StlockLayer::from_client(Client::new(config)?)
-        .auto_refresh(AutoRefresh::cookies().secure(false));
+        .auto_refresh(AutoRefresh::cookies().secure(false).build()?);
 
     let mut app = App::new(auth);
     if let Some(emulator) = &emulator {
@@ -72,7 +73,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     print_walkthrough(addr, &service, emulator.is_some());
 
     // Returns once Ctrl-C was pressed and in-flight requests are done (10 s at most).
-    stlock_emulator::serve::serve(listener, app.router(), Limits::default(), ctrl_c()).await;
+    serve::serve(listener, app.router(), serve::Limits::default(), ctrl_c()).await;
     println!("stopped");
 
     // The router, and with it the demo hook's handle, is gone: stop the emulator cleanly.

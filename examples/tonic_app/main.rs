@@ -2,8 +2,8 @@
 //! the caller is, from the access token in the `authorization: Bearer <token>` metadata.
 //!
 //! ```sh
-//! cargo run --example tonic_app                  # on 127.0.0.1:50051
-//! cargo run --example tonic_app -- --listen 127.0.0.1:6000
+//! cargo run --example tonic_app --features tonic   # on 127.0.0.1:50051
+//! cargo run --example tonic_app --features tonic -- --listen 127.0.0.1:6000
 //! ```
 //!
 //! Against the in-process emulator (the default) it first makes a few calls of its own, printing
@@ -160,7 +160,7 @@ async fn demo(
     Ok(())
 }
 
-/// `--listen ADDR`, else `127.0.0.1:50051`; `None` for `--help`.
+/// How to call the service: with grpcurl, or from Rust.
 fn print_how_to_call(addr: SocketAddr) {
     println!(
         r#"

@@ -34,9 +34,13 @@ pub enum Error {
     /// The service could not be reached, or the connection broke.
     #[error("could not reach the STLock service: {0}")]
     Transport(#[source] reqwest::Error),
+    /// The HTTP client could not be built ([`Client::new`](crate::client::Client::new)): no call
+    /// was made, and none can be with this client.
+    #[error("could not build the HTTP client: {0}")]
+    Builder(#[source] reqwest::Error),
     /// The service answered with a redirect, which stlock does not follow: the call carries the
     /// API key and often a password or a token, meant for the configured endpoint only. (With a
-    /// client given to [`Client::with_http_client`](crate::Client::with_http_client) that
+    /// client given to [`Client::with_http_client`](crate::client::Client::with_http_client) that
     /// follows redirects, the answer came from elsewhere; `status` is that answer's.)
     #[error("the STLock service answered {status} with a redirect, which stlock does not follow")]
     Redirected {
@@ -75,6 +79,11 @@ impl Error {
     /// The service could not be reached.
     pub fn is_transport(&self) -> bool {
         matches!(self, Error::Transport(_))
+    }
+
+    /// The HTTP client could not be built.
+    pub fn is_builder(&self) -> bool {
+        matches!(self, Error::Builder(_))
     }
 
     /// The service answered with a redirect, which was not followed.

@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use http::{header, HeaderValue, Method, StatusCode};
 use reqwest::Url;
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::grant::GrantDecision;
+use crate::config::Config;
 use crate::token::{Claims, DecodeError, TokenDecoder, TokenPair, MAX_TOKEN_LEN};
 use crate::user::{Registration, User};
-use crate::Config;
 
 mod error;
 
@@ -113,7 +112,7 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("stlock/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(Error::Transport)?;
+            .map_err(Error::Builder)?;
         Ok(Self::with_http_client(config, http))
     }
 
@@ -433,6 +432,23 @@ fn bearer(field: &'static str, token: &str) -> Result<HeaderValue, Error> {
         .or_else(|_| invalid("cannot be sent in a header"))?;
     value.set_sensitive(true);
     Ok(value)
+}
+
+/// The service's answer to a grant check (`POST /grant`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantDecision {
+    /// Whether the user's policies allow the call.
+    pub allowed: bool,
+    /// The method that was checked, upper-case.
+    #[serde(default)]
+    pub method: String,
+    /// The path that was checked.
+    #[serde(default)]
+    pub path: String,
+    /// The service's explanation, when it gave one (a denial answered with 403 has its
+    /// `detail` here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[cfg(test)]

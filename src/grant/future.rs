@@ -9,10 +9,12 @@ use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::PathError;
-use crate::client::Refusal;
-use crate::rejection::{polled_after_completion, reject, RejectionBody, RejectionHandler};
-use crate::{AuthError, Error, GrantDecision, TokenSource};
+use crate::client::{Error, GrantDecision, Refusal};
+use crate::credentials::TokenSource;
+use crate::path::PathError;
+use crate::rejection::{
+    polled_after_completion, reject, AuthError, RejectionBody, RejectionHandler,
+};
 
 /// The grant check of a cache miss. Boxed: it is the client's `async fn`, whose type cannot be
 /// named, and it costs a network round trip anyway; cache hits never build one.

@@ -1,48 +1,31 @@
-//! [`GrantLayer`]: asks the service whether the request's user may call its method and path, and
-//! [`GrantDecision`], the service's answer.
+//! [`GrantLayer`]: asks the service whether the request's user may call its method and path
+//! (the service's answer is a [`GrantDecision`](crate::client::GrantDecision)), and the
+//! canonical path it judges.
 
 mod cache;
 mod future;
-mod path;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Method, Request, Response, Uri};
-use serde::{Deserialize, Serialize};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::layer::source::Found;
-use crate::rejection::{DefaultRejection, RejectionBody, RejectionHandler};
-use crate::{AuthError, Client, StlockUser, TokenSources};
+use crate::client::Client;
+use crate::credentials::{Found, TokenSources};
+use crate::extract::StlockUser;
+use crate::rejection::{AuthError, DefaultRejection, RejectionBody, RejectionHandler};
 use cache::GrantCache;
 
+pub use crate::path::{canonical_path, PathError};
 pub use future::ResponseFuture;
-pub use path::{canonical_path, PathError};
 
 /// How long a grant answer is reused by default.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
 /// How many grant answers are kept by default.
 pub const DEFAULT_CACHE_CAPACITY: u64 = 10_000;
-
-/// The service's answer to a grant check (`POST /grant`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GrantDecision {
-    /// Whether the user's policies allow the call.
-    pub allowed: bool,
-    /// The method that was checked, upper-case.
-    #[serde(default)]
-    pub method: String,
-    /// The path that was checked.
-    #[serde(default)]
-    pub path: String,
-    /// The service's explanation, when it gave one (a denial answered with 403 has its
-    /// `detail` here).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
 
 /// A Tower layer that enforces the service's grant policies on each request.
 ///

@@ -1,9 +1,7 @@
 //! [`StlockLayer`]: verifies the access token of every request and hands the handler a
 //! [`StlockUser`], for axum, tonic and any Tower stack.
 
-pub(crate) mod cache;
 mod future;
-pub(crate) mod source;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,22 +10,20 @@ use http::{Method, Request, Response, Uri};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::cross_origin::CrossOriginProtection;
-use crate::extract::Anonymous;
-use crate::refresh::flow::{Due, Judged, Refresher};
-use crate::refresh::{AutoRefresh, CookieSettings, SessionCookies};
-use crate::rejection::{reject, DefaultRejection, RejectionBody, RejectionHandler};
-use crate::token::unix_now;
-use crate::{
-    AuthError, Claims, Client, Config, DecodeError, Error, StlockUser, TokenPair, TokenType,
+use crate::client::{Client, Error};
+use crate::config::Config;
+use crate::credentials::{
+    bearer_bytes, find_token, Found, Probe, TokenCache, TokenSource, TokenSources,
+    DEFAULT_TOKEN_CACHE_CAPACITY,
 };
-use source::{find_token, Found};
+use crate::cross_origin::CrossOriginProtection;
+use crate::extract::{Anonymous, StlockUser};
+use crate::refresh::flow::{Due, Judged, Refresher};
+use crate::refresh::{AutoRefresh, BrowserCookies, Mode};
+use crate::rejection::{reject, AuthError, DefaultRejection, RejectionBody, RejectionHandler};
+use crate::token::{unix_now, Claims, DecodeError, TokenType};
 
-pub use cache::DEFAULT_TOKEN_CACHE_CAPACITY;
 pub use future::ResponseFuture;
-pub use source::{TokenSource, TokenSources};
-
-use cache::{Probe, TokenCache};
 
 /// A Tower layer that verifies the access token of each request and puts the
 /// [`StlockUser`] into its extensions.
@@ -158,9 +154,9 @@ impl<R: RejectionHandler> StlockLayer<R> {
     /// use stlock::refresh::AutoRefresh;
     /// use stlock::StlockLayer;
     ///
-    /// # fn wire(auth: StlockLayer) {
-    /// let auth = auth.auto_refresh(AutoRefresh::cookies());
-    /// # }
+    /// # fn wire(auth: StlockLayer) -> Result<(), stlock::refresh::InvalidSetting> {
+    /// let auth = auth.auto_refresh(AutoRefresh::cookies().build()?);
+    /// # drop(auth); Ok(()) }
     /// ```
     #[must_use]
     pub fn auto_refresh(self, refresh: AutoRefresh) -> Self {
@@ -170,10 +166,9 @@ impl<R: RejectionHandler> StlockLayer<R> {
     /// Sets up `refresh` against the current sources, adding the one its mode reads tokens from.
     fn with_refresh(mut self, refresh: Option<AutoRefresh>) -> Self {
         self.refresh = refresh.map(|config| {
-            let needed = if config.is_cookie_mode() {
-                TokenSource::cookie(config.cookies.access_name())
-            } else {
-                TokenSource::AuthorizationHeader
+            let needed = match &config.mode {
+                Mode::Cookies(cookies) => TokenSource::cookie(cookies.access_name()),
+                Mode::Headers { .. } => TokenSource::AuthorizationHeader,
             };
             if !self.sources.contains(&needed) {
                 let mut sources = self.sources.to_vec();
@@ -189,60 +184,27 @@ impl<R: RejectionHandler> StlockLayer<R> {
         self
     }
 
-    /// The `Set-Cookie` headers that sign a browser in with `pair`, for the app's own sign-in
-    /// handler: the cookie names and attributes of the layer's [`AutoRefresh`] (its defaults
-    /// when it has none), both cookies living as long as the refresh token. Both tokens are
-    /// verified first, which also reads their expiry.
-    ///
-    /// The body of such a response carries no token: the cookies are `HttpOnly` so that no
-    /// script, an injected one included, can read them, and a token in the body would undo
-    /// that. Routes that set or clear the session cookies outside the layer need cross-origin
-    /// protection of their own (see [`cross_origin`](crate::cross_origin)).
+    /// The cookies of a browser session as this layer's cookie-mode [`AutoRefresh`] sets them,
+    /// for the app's own sign-in and sign-out handlers; `None` without auto-refresh in cookie
+    /// mode.
     ///
     /// ```
-    /// use axum::{extract::State, http::StatusCode, Json};
-    /// use stlock::refresh::SessionCookies;
+    /// use stlock::refresh::AutoRefresh;
     /// use stlock::StlockLayer;
     ///
-    /// #[derive(serde::Deserialize)]
-    /// struct SignIn { username: String, password: String }
-    ///
-    /// async fn sign_in(
-    ///     State(auth): State<StlockLayer>,
-    ///     Json(form): Json<SignIn>,
-    /// ) -> Result<SessionCookies, StatusCode> {
-    ///     let pair = auth.client().login(&form.username, &form.password).await
-    ///         .map_err(|_| StatusCode::UNAUTHORIZED)?;
-    ///     auth.session_cookies(&pair).map_err(|_| StatusCode::BAD_GATEWAY)
-    /// }
+    /// # fn wire(auth: StlockLayer) -> Result<(), stlock::refresh::InvalidSetting> {
+    /// let auth = auth.auto_refresh(AutoRefresh::cookies().build()?);
+    /// let cookies = auth.browser_cookies().expect("cookie mode");
+    /// assert_eq!(cookies.access_name(), "__Host-stlock_access");
+    /// # Ok(()) }
     /// ```
-    pub fn session_cookies(&self, pair: &TokenPair) -> Result<SessionCookies, DecodeError> {
-        let decoder = self.client.decoder();
-        decoder.decode_access(&pair.access_token)?;
-        let refresh = decoder.decode_refresh(&pair.refresh_token)?;
-        Ok(self.cookie_settings().set(pair, refresh.exp))
-    }
-
-    /// The refresh token of the session cookies in `headers` (the refresh cookie of the layer's
-    /// [`AutoRefresh`], or its default name), for an app's sign-out handler: a browser's script
-    /// cannot read an `HttpOnly` cookie to send it. `None` when there is none, or more than one.
-    pub fn session_refresh_token<'a>(&self, headers: &'a http::HeaderMap) -> Option<&'a str> {
-        match TokenSource::cookie(self.cookie_settings().refresh_name()).read(headers) {
-            Found::Token(token) => Some(token),
-            _ => None,
-        }
-    }
-
-    /// The `Set-Cookie` headers that sign a browser out: both cookies emptied and expired, for
-    /// the app's own sign-out handler.
-    pub fn cleared_session_cookies(&self) -> SessionCookies {
-        self.cookie_settings().clear()
-    }
-
-    fn cookie_settings(&self) -> CookieSettings {
-        match &self.refresh {
-            Some(refresher) => refresher.config().cookies.clone(),
-            None => AutoRefresh::cookies().cookies,
+    pub fn browser_cookies(&self) -> Option<BrowserCookies> {
+        match &self.refresh.as_ref()?.config().mode {
+            Mode::Cookies(settings) => Some(BrowserCookies::new(
+                Arc::clone(settings),
+                self.client.clone(),
+            )),
+            Mode::Headers { .. } => None,
         }
     }
 
@@ -333,9 +295,10 @@ impl<R: RejectionHandler> StlockLayer<R> {
         };
         let judged = match find_token(&self.sources, headers) {
             (Found::Token(token), index) => match &self.refresh {
-                Some(refresher) => refresher
-                    .judge(token, index, headers, self.cache.as_deref(), probe)
-                    .into(),
+                Some(refresher) => Authenticated::judged_by(
+                    refresher.judge(token, index, headers, self.cache.as_deref(), probe),
+                    refresher,
+                ),
                 None => match self.verify(token, probe) {
                     Ok(claims) => {
                         Authenticated::User(StlockUser::new(claims, &self.sources, index))
@@ -347,8 +310,12 @@ impl<R: RejectionHandler> StlockLayer<R> {
                 },
             },
             (Found::Absent, _) => {
-                if let Some(judged) = self.refresh.as_ref().and_then(|r| r.judge_absent(headers)) {
-                    judged.into()
+                if let Some((judged, refresher)) = self
+                    .refresh
+                    .as_ref()
+                    .and_then(|refresher| Some((refresher.judge_absent(headers)?, refresher)))
+                {
+                    Authenticated::judged_by(judged, refresher)
                 } else if self.optional {
                     Authenticated::Anonymous
                 } else {
@@ -380,7 +347,7 @@ impl<R: RejectionHandler> StlockLayer<R> {
             {
                 self.cross_origin_refused(user.token_source().clone())
             }
-            Authenticated::Due(ref due)
+            Authenticated::Due(ref due, _)
                 if due.cookie_borne() && self.cross_origin.check(method, uri, headers).is_err() =>
             {
                 self.cross_origin_refused(due.origin().clone())
@@ -416,7 +383,7 @@ impl<R> StlockLayer<R> {
         {
             return Err(probe);
         }
-        let Some(token) = source::bearer_bytes(headers) else {
+        let Some(token) = bearer_bytes(headers) else {
             return Err(probe);
         };
         // The clock only once there is a token: a request without one is turned away without.
@@ -452,15 +419,17 @@ impl<R> StlockLayer<R> {
 enum Authenticated {
     User(StlockUser),
     Anonymous,
-    Due(Box<Due>),
+    Due(Box<Due>, Arc<Refresher>),
     Refused(AuthError),
 }
 
-impl From<Judged> for Authenticated {
-    fn from(judged: Judged) -> Self {
+impl Authenticated {
+    /// How the layer goes on with what `refresher` judged: a due token keeps its refresher, so
+    /// that the service renews it with no second look at the layer's settings.
+    fn judged_by(judged: Judged, refresher: &Arc<Refresher>) -> Self {
         match judged {
             Judged::User(user) => Authenticated::User(user),
-            Judged::Due(due) => Authenticated::Due(due),
+            Judged::Due(due) => Authenticated::Due(due, Arc::clone(refresher)),
             Judged::Refused(error) => Authenticated::Refused(error),
         }
     }
@@ -545,19 +514,7 @@ where
                 let response = reject(&self.layer.rejection, &error, request.headers());
                 return ResponseFuture::ready(response);
             }
-            Authenticated::Due(due) => {
-                // `refresh` is set whenever a token can be due.
-                let Some(refresher) = self.layer.refresh.clone() else {
-                    let error = AuthError::InvalidToken {
-                        origin: TokenSource::AuthorizationHeader,
-                        reason: DecodeError::Expired,
-                    };
-                    return ResponseFuture::ready(reject(
-                        &self.layer.rejection,
-                        &error,
-                        request.headers(),
-                    ));
-                };
+            Authenticated::Due(due, refresher) => {
                 // Take the service that `poll_ready` readied; leave a fresh clone for the next call.
                 let ready = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, ready);

@@ -1,7 +1,10 @@
-//! Session cookies: the access and refresh tokens as `Set-Cookie` headers, and their removal.
+//! The cookies of a browser session: the access and refresh tokens as `Set-Cookie` headers,
+//! their removal, and [`BrowserCookies`], which an app's sign-in and sign-out handlers use to set
+//! and clear the very cookies cookie-mode auto-refresh renews.
 
 use std::convert::Infallible;
 use std::fmt;
+use std::sync::Arc;
 
 use axum_core::response::{IntoResponseParts, ResponseParts};
 use cookie::{Cookie, SameSite};
@@ -11,8 +14,9 @@ use http::HeaderValue;
 use super::{
     DEFAULT_ACCESS_COOKIE, DEFAULT_REFRESH_COOKIE, HOST_ACCESS_COOKIE, HOST_REFRESH_COOKIE,
 };
-use crate::token::unix_now;
-use crate::TokenPair;
+use crate::client::Client;
+use crate::credentials::{Found, TokenSource};
+use crate::token::{unix_now, DecodeError, TokenPair};
 
 /// Names and attributes of the two session cookies.
 #[derive(Clone, Debug)]
@@ -115,10 +119,94 @@ impl CookieSettings {
     }
 }
 
+/// The cookies of a browser session, as cookie-mode auto-refresh sets them: for the app's own
+/// sign-in and sign-out handlers, from
+/// [`StlockLayer::browser_cookies`](crate::layer::StlockLayer::browser_cookies). Same names and
+/// attributes as the layer's [`AutoRefresh`](super::AutoRefresh), both cookies living as long as
+/// the refresh token. Cloning is cheap.
+///
+/// The body of a response that sets them carries no token: the cookies are `HttpOnly` so that
+/// no script, an injected one included, can read them, and a token in the body would undo that.
+/// Routes that set or clear the cookies outside the layer need cross-origin protection of their
+/// own (see [`cross_origin`](crate::cross_origin)).
+///
+/// ```
+/// use axum::{extract::State, http::StatusCode, Json};
+/// use stlock::refresh::{BrowserCookies, SessionCookies};
+/// use stlock::Client;
+///
+/// #[derive(Clone)]
+/// struct App { client: Client, cookies: BrowserCookies }
+///
+/// #[derive(serde::Deserialize)]
+/// struct SignIn { username: String, password: String }
+///
+/// async fn sign_in(
+///     State(app): State<App>,
+///     Json(form): Json<SignIn>,
+/// ) -> Result<SessionCookies, StatusCode> {
+///     let pair = app.client.login(&form.username, &form.password).await
+///         .map_err(|_| StatusCode::UNAUTHORIZED)?;
+///     app.cookies.set(&pair).map_err(|_| StatusCode::BAD_GATEWAY)
+/// }
+/// ```
+#[derive(Clone)]
+pub struct BrowserCookies {
+    settings: Arc<CookieSettings>,
+    client: Client,
+}
+
+impl BrowserCookies {
+    pub(crate) fn new(settings: Arc<CookieSettings>, client: Client) -> Self {
+        Self { settings, client }
+    }
+
+    /// The `Set-Cookie` headers that sign a browser in with `pair`. Both tokens are verified
+    /// first, which also reads the refresh token's expiry.
+    pub fn set(&self, pair: &TokenPair) -> Result<SessionCookies, DecodeError> {
+        let decoder = self.client.decoder();
+        decoder.decode_access(&pair.access_token)?;
+        let refresh = decoder.decode_refresh(&pair.refresh_token)?;
+        Ok(self.settings.set(pair, refresh.exp))
+    }
+
+    /// The `Set-Cookie` headers that sign a browser out: both cookies emptied and expired.
+    pub fn clear(&self) -> SessionCookies {
+        self.settings.clear()
+    }
+
+    /// The refresh token of the session's refresh cookie in `headers`, for a sign-out handler:
+    /// a browser's script cannot read an `HttpOnly` cookie to send it. `None` when there is none,
+    /// or more than one.
+    pub fn refresh_token<'a>(&self, headers: &'a http::HeaderMap) -> Option<&'a str> {
+        match TokenSource::cookie(self.settings.refresh_name()).read(headers) {
+            Found::Token(token) => Some(token),
+            _ => None,
+        }
+    }
+
+    /// The access cookie's name.
+    pub fn access_name(&self) -> &str {
+        self.settings.access_name()
+    }
+
+    /// The refresh cookie's name.
+    pub fn refresh_name(&self) -> &str {
+        self.settings.refresh_name()
+    }
+}
+
+impl fmt::Debug for BrowserCookies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BrowserCookies")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The two `Set-Cookie` headers that sign a browser in (both tokens, `HttpOnly`, `Secure`,
-/// `SameSite`, `Max-Age` from each token's expiry) or out (both cleared), from
-/// [`StlockLayer::session_cookies`](crate::StlockLayer::session_cookies) and
-/// [`StlockLayer::cleared_session_cookies`](crate::StlockLayer::cleared_session_cookies).
+/// `SameSite`, `Max-Age` from the refresh token's expiry) or out (both cleared), from
+/// [`BrowserCookies::set`] and [`BrowserCookies::clear`].
 ///
 /// Returned from an axum handler beside the body, it adds the headers, and `Cache-Control:
 /// no-store` so that no cache keeps a response that carries tokens. `Debug` shows no token.

@@ -11,12 +11,11 @@ use super::{
     AutoRefresh, Binding, BoxFuture, Mode, Refresh, RefreshOutcome, SessionCookies, Settled,
     ACCESS_TOKEN_HEADER, REFRESH_TOKEN_HEADER,
 };
-use crate::client::Refusal;
-use crate::layer::cache::{Probe, TokenCache};
-use crate::layer::source::{cookie_pairs, Found};
-use crate::{
-    AuthError, Claims, Client, StlockUser, TokenPair, TokenSource, TokenSources, TokenType,
-};
+use crate::client::{Client, Error, Refusal};
+use crate::credentials::{cookie_pairs, Found, Probe, TokenCache, TokenSource, TokenSources};
+use crate::extract::StlockUser;
+use crate::rejection::AuthError;
+use crate::token::{Claims, DecodeError, TokenPair, TokenType};
 
 /// Auto-refresh as one layer applies it: its settings, its client, and where its tokens are.
 pub(crate) struct Refresher {
@@ -175,9 +174,9 @@ impl Refresher {
     /// header mode; the layer sees to it.
     pub(crate) fn new(config: AutoRefresh, client: Client, sources: TokenSources) -> Self {
         let (renewed_from, refresh_source) = match &config.mode {
-            Mode::Cookies => (
-                TokenSource::cookie(config.cookies.access_name()),
-                RefreshSource::Cookie(TokenSource::cookie(config.cookies.refresh_name())),
+            Mode::Cookies(cookies) => (
+                TokenSource::cookie(cookies.access_name()),
+                RefreshSource::Cookie(TokenSource::cookie(cookies.refresh_name())),
             ),
             Mode::Headers { refresh } => (
                 TokenSource::AuthorizationHeader,
@@ -253,7 +252,7 @@ impl Refresher {
             }
             Found::Absent => Judged::Refused(AuthError::InvalidToken {
                 origin: origin(),
-                reason: crate::DecodeError::Expired,
+                reason: DecodeError::Expired,
             }),
             Found::Malformed(reason) => Judged::Refused(AuthError::MalformedCredentials {
                 origin: self.refresh_origin(),
@@ -407,10 +406,10 @@ impl Refresher {
 
     /// The session is over: 401, and in cookie mode both cookies cleared.
     fn ended(&self) -> Renewal {
-        let clear = self
-            .config
-            .is_cookie_mode()
-            .then(|| Attach::Cookies(self.config.cookies.clear()));
+        let clear = match &self.config.mode {
+            Mode::Cookies(cookies) => Some(Attach::Cookies(cookies.clear())),
+            Mode::Headers { .. } => None,
+        };
         Renewal::Refused(
             AuthError::SessionEnded {
                 origin: self.refresh_origin(),
@@ -470,8 +469,7 @@ impl Refresher {
             Some(value)
         };
         let (hand_over, attach) = match &self.config.mode {
-            Mode::Cookies => {
-                let cookies = &self.config.cookies;
+            Mode::Cookies(cookies) => {
                 let hand_over = HandOver::Cookies {
                     access: (cookies.access_name().to_owned(), pair.access_token.clone()),
                     refresh: (
@@ -539,7 +537,7 @@ struct Faults {
 impl Faults {
     /// What a failed refresh call comes to: the session ends only when the service refused
     /// the token itself.
-    fn classify(&self, error: crate::Error) -> RefreshOutcome {
+    fn classify(&self, error: Error) -> RefreshOutcome {
         // A token that is not a JWT at all is refused before it is sent; it was verified here
         // first, so this does not happen, and it would be no session to keep.
         if error.is_invalid_input() {

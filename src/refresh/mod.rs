@@ -1,4 +1,4 @@
-//! [`AutoRefresh`]: [`StlockLayer`](crate::StlockLayer) exchanging a due access token for a new
+//! [`AutoRefresh`]: [`StlockLayer`](crate::layer::StlockLayer) exchanging a due access token for a new
 //! pair on the fly, one exchange per refresh token however many requests race, for browsers
 //! (cookies) and API and gRPC clients (headers).
 //!
@@ -18,13 +18,14 @@
 //! // Browsers: tokens in `HttpOnly` cookies, refreshed when expired or in their last 20%.
 //! let browser = auth.clone().auto_refresh(
 //!     AutoRefresh::cookies()
-//!         .cookie_names("session", "session_refresh")?
+//!         .cookie_names("session", "session_refresh")
 //!         .same_site(SameSite::Strict)
-//!         .refresh_early(0.2)?
-//!         .grace(Duration::from_secs(10)),
+//!         .refresh_early(0.2)
+//!         .grace(Duration::from_secs(10))
+//!         .build()?,
 //! );
 //! // API and gRPC clients: `x-refresh-token` in, `x-access-token` and `x-refresh-token` out.
-//! let api = auth.auto_refresh(AutoRefresh::headers());
+//! let api = auth.auto_refresh(AutoRefresh::headers().build()?);
 //! # drop((browser, api)); Ok(()) }
 //! ```
 
@@ -39,7 +40,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 pub use cookie::SameSite;
-pub use cookies::SessionCookies;
+pub use cookies::{BrowserCookies, SessionCookies};
 pub use store::{
     Binding, BoxFuture, InProcessStore, Refresh, RefreshOutcome, RefreshStore, Settled, StoreFull,
     DEFAULT_STORE_CAPACITY,
@@ -69,7 +70,8 @@ pub const ACCESS_TOKEN_HEADER: &str = "x-access-token";
 /// The response header that carries the new refresh token in header mode.
 pub const REFRESH_TOKEN_HEADER: &str = "x-refresh-token";
 
-/// A setting of [`AutoRefresh`] that cannot be used, and why.
+/// A setting of [`AutoRefresh`] that cannot be used, and why: from
+/// [`AutoRefreshBuilder::build`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid auto-refresh setting `{setting}`: {reason}")]
 pub struct InvalidSetting {
@@ -77,13 +79,15 @@ pub struct InvalidSetting {
     reason: &'static str,
 }
 
-/// Auto-refresh for [`StlockLayer::auto_refresh`](crate::StlockLayer::auto_refresh).
+/// Auto-refresh for [`StlockLayer::auto_refresh`](crate::layer::StlockLayer::auto_refresh):
+/// built by [`AutoRefresh::cookies`] or [`AutoRefresh::headers`], each offering the settings of
+/// its mode only.
 ///
 /// - **When**: a token whose signature, type, owner and pool hold but whose `exp` has passed is
 ///   due, even while the leeway would still accept it (the leeway is for clock skew, not for
-///   putting a refresh off); with [`refresh_early`](Self::refresh_early), also when less than
-///   that share of its lifetime remains. In cookie mode a request with the refresh cookie and no
-///   access cookie (the browser dropped it at its `Max-Age`) is due too.
+///   putting a refresh off); with [`refresh_early`](AutoRefreshBuilder::refresh_early), also
+///   when less than that share of its lifetime remains. In cookie mode a request with the
+///   refresh cookie and no access cookie (the browser dropped it at its `Max-Age`) is due too.
 /// - **What**: the layer verifies the refresh token locally, exchanges it through the client
 ///   (once, whatever the race: see [`RefreshStore`]), verifies the new access token, runs the
 ///   handler with the new user and the new pair in place of the old one on the request, and
@@ -100,14 +104,14 @@ pub struct InvalidSetting {
 ///   for it. No request refreshes twice.
 ///
 /// Cookie mode reads the access token from its cookie (added to the layer's token sources) and
-/// the refresh token from the other; the new pair goes out as two `Set-Cookie` headers. Header
-/// mode reads the access token from `Authorization: Bearer` and the refresh token from
-/// `x-refresh-token`; the new pair goes out as [`ACCESS_TOKEN_HEADER`] and
+/// the refresh token from the other; the new pair goes out as two `Set-Cookie` headers, and the
+/// app's own sign-in and sign-out handlers set and clear the same cookies through
+/// [`BrowserCookies`]. Header mode reads the access token from `Authorization: Bearer` and the
+/// refresh token from `x-refresh-token`; the new pair goes out as [`ACCESS_TOKEN_HEADER`] and
 /// [`REFRESH_TOKEN_HEADER`]. Either way the response also gets `Cache-Control: no-store`.
 #[derive(Clone)]
 pub struct AutoRefresh {
     pub(crate) mode: Mode,
-    pub(crate) cookies: CookieSettings,
     pub(crate) grace: Duration,
     pub(crate) early: Option<f64>,
     pub(crate) store: Arc<dyn RefreshStore>,
@@ -115,8 +119,11 @@ pub struct AutoRefresh {
 
 #[derive(Clone, Debug)]
 pub(crate) enum Mode {
-    Cookies,
-    Headers { refresh: HeaderName },
+    /// Shared with every [`BrowserCookies`] handed out for it.
+    Cookies(Arc<CookieSettings>),
+    Headers {
+        refresh: HeaderName,
+    },
 }
 
 impl AutoRefresh {
@@ -124,137 +131,27 @@ impl AutoRefresh {
     /// [`HOST_REFRESH_COOKIE`] (or, once the cookies are not `Secure`, have another `Path` or a
     /// `Domain`, [`DEFAULT_ACCESS_COOKIE`] and [`DEFAULT_REFRESH_COOKIE`]), `HttpOnly`, `Secure`,
     /// `SameSite=Lax`, `Path=/`, both living as long as the refresh token.
-    pub fn cookies() -> Self {
-        Self::new(Mode::Cookies)
+    pub fn cookies() -> AutoRefreshBuilder<CookieMode> {
+        AutoRefreshBuilder::new(CookieMode(CookieSettings::new()))
     }
 
     /// Header mode, for API and gRPC clients: the refresh token in [`DEFAULT_REFRESH_HEADER`],
     /// the new pair in [`ACCESS_TOKEN_HEADER`] and [`REFRESH_TOKEN_HEADER`].
-    pub fn headers() -> Self {
-        Self::new(Mode::Headers {
+    pub fn headers() -> AutoRefreshBuilder<HeaderMode> {
+        AutoRefreshBuilder::new(HeaderMode {
             refresh: HeaderName::from_static(DEFAULT_REFRESH_HEADER),
         })
     }
 
-    fn new(mode: Mode) -> Self {
-        Self {
-            mode,
-            cookies: CookieSettings::new(),
-            grace: DEFAULT_GRACE,
-            early: None,
-            store: Arc::new(InProcessStore::new()),
-        }
-    }
-
-    /// The names of the access and refresh cookies, used as given (also by
-    /// [`StlockLayer::session_cookies`](crate::StlockLayer::session_cookies) in header mode). A
-    /// name with the `__Host-` prefix needs the defaults of `secure`, `cookie_path` and no
-    /// `cookie_domain`, or browsers drop the cookie.
-    pub fn cookie_names(mut self, access: &str, refresh: &str) -> Result<Self, InvalidSetting> {
-        for name in [access, refresh] {
-            if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
-                return Err(InvalidSetting {
-                    setting: "cookie_names",
-                    reason: "a cookie name is one or more ASCII letters, digits or !#$%&'*+-.^_`|~",
-                });
-            }
-        }
-        if access == refresh {
-            return Err(InvalidSetting {
-                setting: "cookie_names",
-                reason: "the two cookies need different names",
-            });
-        }
-        self.cookies.names = Some((access.to_owned(), refresh.to_owned()));
-        Ok(self)
-    }
-
-    /// The cookies' `Path` (default `/`).
-    pub fn cookie_path(mut self, path: &str) -> Result<Self, InvalidSetting> {
-        if !path.starts_with('/') || !path.bytes().all(is_attribute_byte) {
-            return Err(InvalidSetting {
-                setting: "cookie_path",
-                reason: "a path starts with `/` and holds visible ASCII other than `;`",
-            });
-        }
-        self.cookies.path = path.to_owned();
-        Ok(self)
-    }
-
-    /// The cookies' `Domain` (default none: the host that set them, and no other).
-    pub fn cookie_domain(mut self, domain: &str) -> Result<Self, InvalidSetting> {
-        if domain.is_empty() || !domain.bytes().all(is_attribute_byte) {
-            return Err(InvalidSetting {
-                setting: "cookie_domain",
-                reason: "a domain is visible ASCII other than `;`",
-            });
-        }
-        self.cookies.domain = Some(domain.to_owned());
-        Ok(self)
-    }
-
-    /// Whether the cookies are `Secure` (default `true`: sent over HTTPS only). Turn it off only
-    /// for plain HTTP on your own machine; `SameSite=None` is always `Secure`.
-    #[must_use]
-    pub fn secure(mut self, secure: bool) -> Self {
-        self.cookies.secure = secure;
-        self
-    }
-
-    /// The cookies' `SameSite` (default `Lax`). See "Cookies and CSRF" in SECURITY.md.
-    #[must_use]
-    pub fn same_site(mut self, same_site: SameSite) -> Self {
-        self.cookies.same_site = same_site;
-        self
-    }
-
-    /// The request header that carries the refresh token in header mode.
-    #[must_use]
-    pub fn refresh_header(mut self, name: HeaderName) -> Self {
-        if let Mode::Headers { refresh } = &mut self.mode {
-            *refresh = name;
-        }
-        self
-    }
-
-    /// How long an outcome is remembered ([`DEFAULT_GRACE`]).
-    #[must_use]
-    pub fn grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-
-    /// Also refreshes a token that has not expired yet, once less than `share` of its lifetime
-    /// remains (`share` is strictly between 0 and 1); should that refresh fail, the request goes
-    /// on with the token it has.
-    pub fn refresh_early(mut self, share: f64) -> Result<Self, InvalidSetting> {
-        if !(share > 0.0 && share < 1.0) {
-            return Err(InvalidSetting {
-                setting: "refresh_early",
-                reason: "the share of the lifetime is between 0 and 1",
-            });
-        }
-        self.early = Some(share);
-        Ok(self)
-    }
-
-    /// Coordinates refreshes through `store` instead of this process's [`InProcessStore`]: a
-    /// store shared by every replica of the app.
-    #[must_use]
-    pub fn store(mut self, store: impl RefreshStore) -> Self {
-        self.store = Arc::new(store);
-        self
-    }
-
     pub(crate) fn is_cookie_mode(&self) -> bool {
-        matches!(self.mode, Mode::Cookies)
+        matches!(self.mode, Mode::Cookies(_))
     }
 }
 
 impl Default for AutoRefresh {
     /// Cookie mode with its defaults.
     fn default() -> Self {
-        Self::cookies()
+        AutoRefresh::cookies().finish(Mode::Cookies(Arc::new(CookieSettings::new())))
     }
 }
 
@@ -262,10 +159,190 @@ impl fmt::Debug for AutoRefresh {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AutoRefresh")
             .field("mode", &self.mode)
-            .field("cookies", &self.cookies)
             .field("grace", &self.grace)
             .field("early", &self.early)
             .finish_non_exhaustive()
+    }
+}
+
+/// The settings of an [`AutoRefresh`] in the making: those of every mode here, those of one mode
+/// on `AutoRefreshBuilder<CookieMode>` or `AutoRefreshBuilder<HeaderMode>`. Setters take values
+/// as they come; [`build`](AutoRefreshBuilder::<CookieMode>::build) checks them all at once.
+#[must_use]
+pub struct AutoRefreshBuilder<M> {
+    mode: M,
+    grace: Duration,
+    early: Option<f64>,
+    store: Arc<dyn RefreshStore>,
+}
+
+/// Cookie mode's settings, for [`AutoRefreshBuilder`].
+#[derive(Debug)]
+pub struct CookieMode(CookieSettings);
+
+/// Header mode's settings, for [`AutoRefreshBuilder`].
+#[derive(Debug)]
+pub struct HeaderMode {
+    refresh: HeaderName,
+}
+
+impl<M> AutoRefreshBuilder<M> {
+    fn new(mode: M) -> Self {
+        Self {
+            mode,
+            grace: DEFAULT_GRACE,
+            early: None,
+            store: Arc::new(InProcessStore::new()),
+        }
+    }
+
+    /// How long an outcome is remembered ([`DEFAULT_GRACE`]).
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Also refreshes a token that has not expired yet, once less than `share` of its lifetime
+    /// remains (`share` is strictly between 0 and 1, checked by `build`); should that refresh
+    /// fail, the request goes on with the token it has.
+    pub fn refresh_early(mut self, share: f64) -> Self {
+        self.early = Some(share);
+        self
+    }
+
+    /// Coordinates refreshes through `store` instead of this process's [`InProcessStore`]: a
+    /// store shared by every replica of the app.
+    pub fn store(mut self, store: impl RefreshStore) -> Self {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// The settings every mode shares, checked, around `mode`.
+    fn finish(self, mode: Mode) -> AutoRefresh {
+        AutoRefresh {
+            mode,
+            grace: self.grace,
+            early: self.early,
+            store: self.store,
+        }
+    }
+
+    fn check_early(&self) -> Result<(), InvalidSetting> {
+        match self.early {
+            Some(share) if !(share > 0.0 && share < 1.0) => Err(InvalidSetting {
+                setting: "refresh_early",
+                reason: "the share of the lifetime is between 0 and 1",
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl AutoRefreshBuilder<CookieMode> {
+    /// The names of the access and refresh cookies, used as given. A name with the `__Host-`
+    /// prefix needs the defaults of `secure`, `cookie_path` and no `cookie_domain`, or browsers
+    /// drop the cookie.
+    pub fn cookie_names(mut self, access: &str, refresh: &str) -> Self {
+        self.mode.0.names = Some((access.to_owned(), refresh.to_owned()));
+        self
+    }
+
+    /// The cookies' `Path` (default `/`).
+    pub fn cookie_path(mut self, path: &str) -> Self {
+        self.mode.0.path = path.to_owned();
+        self
+    }
+
+    /// The cookies' `Domain` (default none: the host that set them, and no other).
+    pub fn cookie_domain(mut self, domain: &str) -> Self {
+        self.mode.0.domain = Some(domain.to_owned());
+        self
+    }
+
+    /// Whether the cookies are `Secure` (default `true`: sent over HTTPS only). Turn it off only
+    /// for plain HTTP on your own machine; `SameSite=None` is always `Secure`.
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.mode.0.secure = secure;
+        self
+    }
+
+    /// The cookies' `SameSite` (default `Lax`). See "Cookies and CSRF" in SECURITY.md.
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.mode.0.same_site = same_site;
+        self
+    }
+
+    /// Cookie mode with these settings, or the first that would make a broken cookie: a name
+    /// that is not an RFC 6265 token or two equal names, a path not starting with `/`, a path or
+    /// domain with a `;` or a byte that is not visible ASCII, an early share outside (0, 1).
+    pub fn build(self) -> Result<AutoRefresh, InvalidSetting> {
+        self.mode.0.check()?;
+        self.check_early()?;
+        let settings = Arc::new(self.mode.0.clone());
+        Ok(self.finish(Mode::Cookies(settings)))
+    }
+}
+
+impl AutoRefreshBuilder<HeaderMode> {
+    /// The request header that carries the refresh token ([`DEFAULT_REFRESH_HEADER`]).
+    pub fn refresh_header(mut self, name: HeaderName) -> Self {
+        self.mode.refresh = name;
+        self
+    }
+
+    /// Header mode with these settings, or an error for an early share outside (0, 1).
+    pub fn build(self) -> Result<AutoRefresh, InvalidSetting> {
+        self.check_early()?;
+        let refresh = self.mode.refresh.clone();
+        Ok(self.finish(Mode::Headers { refresh }))
+    }
+}
+
+impl<M: fmt::Debug> fmt::Debug for AutoRefreshBuilder<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AutoRefreshBuilder")
+            .field("mode", &self.mode)
+            .field("grace", &self.grace)
+            .field("early", &self.early)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CookieSettings {
+    /// The first setting that would make a broken cookie.
+    fn check(&self) -> Result<(), InvalidSetting> {
+        if let Some((access, refresh)) = &self.names {
+            for name in [access, refresh] {
+                if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
+                    return Err(InvalidSetting {
+                        setting: "cookie_names",
+                        reason:
+                            "a cookie name is one or more ASCII letters, digits or !#$%&'*+-.^_`|~",
+                    });
+                }
+            }
+            if access == refresh {
+                return Err(InvalidSetting {
+                    setting: "cookie_names",
+                    reason: "the two cookies need different names",
+                });
+            }
+        }
+        if !self.path.starts_with('/') || !self.path.bytes().all(is_attribute_byte) {
+            return Err(InvalidSetting {
+                setting: "cookie_path",
+                reason: "a path starts with `/` and holds visible ASCII other than `;`",
+            });
+        }
+        if let Some(domain) = &self.domain {
+            if domain.is_empty() || !domain.bytes().all(is_attribute_byte) {
+                return Err(InvalidSetting {
+                    setting: "cookie_domain",
+                    reason: "a domain is visible ASCII other than `;`",
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -285,18 +362,22 @@ mod tests {
 
     #[test]
     fn settings_that_would_make_a_broken_cookie_are_refused() {
-        assert!(AutoRefresh::cookies().cookie_names("a b", "r").is_err());
-        assert!(AutoRefresh::cookies().cookie_names("a", "a").is_err());
-        assert!(AutoRefresh::cookies().cookie_names("", "r").is_err());
-        assert!(AutoRefresh::cookies().cookie_path("app").is_err());
-        assert!(AutoRefresh::cookies().cookie_path("/a;b").is_err());
-        assert!(AutoRefresh::cookies().cookie_domain("a b").is_err());
+        let cookies = AutoRefresh::cookies;
+        assert!(cookies().cookie_names("a b", "r").build().is_err());
+        assert!(cookies().cookie_names("a", "a").build().is_err());
+        assert!(cookies().cookie_names("", "r").build().is_err());
+        assert!(cookies().cookie_path("app").build().is_err());
+        assert!(cookies().cookie_path("/a;b").build().is_err());
+        assert!(cookies().cookie_domain("a b").build().is_err());
         for share in [0.0, 1.0, -0.5, f64::NAN, 2.0] {
+            assert!(cookies().refresh_early(share).build().is_err(), "{share}");
             assert!(
-                AutoRefresh::cookies().refresh_early(share).is_err(),
+                AutoRefresh::headers().refresh_early(share).build().is_err(),
                 "{share}"
             );
         }
-        assert!(AutoRefresh::cookies().cookie_names("s", "r").is_ok());
+        assert!(cookies().cookie_names("s", "r").build().is_ok());
+        assert!(cookies().refresh_early(0.2).build().is_ok());
+        assert!(AutoRefresh::headers().build().is_ok());
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::TokenPair;
+use crate::token::TokenPair;
 
 /// A boxed, sendable future: what a [`RefreshStore`] takes and gives.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

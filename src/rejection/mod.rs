@@ -1,19 +1,22 @@
 //! Why stlock's middleware turned a request away ([`AuthError`]), and the response that says
 //! so: [`DefaultRejection`], or your own [`RejectionHandler`].
 
-mod texts;
+mod declared;
 
+use std::fmt;
 use std::sync::Arc;
-
-use bytes::Bytes;
 
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
-use crate::grant::PathError;
-use crate::{DecodeError, Error, TokenSource, TokenSources};
-use texts::Texts;
+use crate::client::Error;
+use crate::credentials::{TokenSource, TokenSources};
+use crate::path::PathError;
+use crate::token::DecodeError;
+use declared::Wording;
 
 /// Why stlock's middleware turned a request away.
 ///
@@ -25,19 +28,17 @@ use texts::Texts;
 ///
 /// What a client reads says what it can fix and nothing more: a failure of the service itself
 /// answers with a fixed message, its cause kept as [`source`](std::error::Error::source) for the
-/// logs.
-#[derive(Clone, Debug, thiserror::Error)]
+/// logs. Each kind's status, gRPC code, challenge and wording are declared once, in one table.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum AuthError {
     /// No access token in any of the layer's sources.
-    #[error("authentication required: no access token in {accepted}")]
     MissingToken {
         /// Where the layer looked, in order.
         accepted: TokenSources,
     },
     /// A credentials source is unusable (several `Authorization` headers, no token after
     /// `Bearer`, bytes that are not visible ASCII, too large).
-    #[error("malformed credentials: {reason}")]
     MalformedCredentials {
         /// The source that is malformed.
         origin: TokenSource,
@@ -45,7 +46,6 @@ pub enum AuthError {
         reason: &'static str,
     },
     /// A token was presented and failed verification.
-    #[error("invalid access token: {reason}")]
     InvalidToken {
         /// Where the token was found.
         origin: TokenSource,
@@ -53,30 +53,25 @@ pub enum AuthError {
         reason: DecodeError,
     },
     /// The service no longer accepts this token (revoked, or the user is gone).
-    #[error("the access token was revoked: sign in again")]
     RevokedToken {
         /// Where the token was found.
         origin: TokenSource,
     },
     /// The user's grant policies do not allow this method on this path.
-    #[error("the user's policies do not allow this request")]
     GrantDenied {
         /// Where the token was found.
         origin: TokenSource,
     },
     /// The request's path cannot be grant-checked (a `..` segment, an encoded `/`, …), or the
     /// service refused to check it.
-    #[error("the request path cannot be checked: {0}")]
     InvalidPath(PathError),
     /// The grant check could not be made (the service is unreachable, timed out or failed), so
     /// the request is refused (fail closed). The client reads a fixed message; the cause is
     /// the error's source.
-    #[error("the grant check is unavailable; try again later")]
-    GrantUnavailable(#[source] Arc<Error>),
+    GrantUnavailable(Arc<Error>),
     /// The refresh token was refused (by the service: expired, revoked or already used; or
     /// locally: forged, expired, or another user's than the access token's). The session is
     /// over; in cookie mode both cookies are cleared.
-    #[error("the session has ended: sign in again")]
     SessionEnded {
         /// Where the refresh token was found.
         origin: TokenSource,
@@ -84,139 +79,113 @@ pub enum AuthError {
     /// The access token was due for a refresh and the service could not be asked, so the request
     /// is refused with 503 and `Retry-After` (the user stays signed in). The client reads a
     /// fixed message; the cause is the error's source.
-    #[error("the session could not be renewed just now; try again shortly")]
-    RefreshUnavailable(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    RefreshUnavailable(Arc<dyn std::error::Error + Send + Sync>),
     /// A request that changes state (not `GET`, `HEAD` or `OPTIONS`) with credentials from a
     /// cookie came from another origin, by what the browser says: refused with 403 before
     /// anything else, a refresh included. See [`cross_origin`](crate::cross_origin).
-    #[error("cross-origin request refused: a request that changes state with the session cookie must come from the app's own origin")]
     CrossOrigin {
         /// Where the credentials were found.
         origin: TokenSource,
     },
     /// A route needs `StlockLayer` in front of it and it is not there: a wiring mistake.
-    #[error(
-        "this route needs `StlockLayer` in front of it (add `.layer(StlockLayer::new(config)?)`)"
-    )]
     MissingLayer,
 }
 
 impl AuthError {
     /// The HTTP status of this rejection.
     pub fn status(&self) -> StatusCode {
-        match self {
-            AuthError::MissingToken { .. }
-            | AuthError::InvalidToken { .. }
-            | AuthError::RevokedToken { .. }
-            | AuthError::SessionEnded { .. } => StatusCode::UNAUTHORIZED,
-            AuthError::MalformedCredentials { .. } | AuthError::InvalidPath(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            AuthError::GrantDenied { .. } | AuthError::CrossOrigin { .. } => StatusCode::FORBIDDEN,
-            AuthError::GrantUnavailable(_) | AuthError::RefreshUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            AuthError::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.declared().status
     }
 
     /// The gRPC status code of this rejection (`UNAUTHENTICATED` = 16, `PERMISSION_DENIED` = 7,
     /// `UNAVAILABLE` = 14, `INTERNAL` = 13, `INVALID_ARGUMENT` = 3).
     pub fn grpc_code(&self) -> i32 {
-        match self {
-            AuthError::MissingToken { .. }
-            | AuthError::InvalidToken { .. }
-            | AuthError::RevokedToken { .. }
-            | AuthError::SessionEnded { .. } => 16,
-            AuthError::MalformedCredentials { .. } | AuthError::InvalidPath(_) => 3,
-            AuthError::GrantDenied { .. } | AuthError::CrossOrigin { .. } => 7,
-            AuthError::GrantUnavailable(_) | AuthError::RefreshUnavailable(_) => 14,
-            AuthError::MissingLayer => 13,
-        }
-    }
-
-    /// The fixed texts of this rejection; `None` for malformed credentials, whose reason is
-    /// worded at run time.
-    fn texts(&self) -> Option<Texts> {
-        Some(match self {
-            AuthError::InvalidToken { reason, .. } => texts::invalid_token(reason),
-            AuthError::InvalidPath(reason) => texts::invalid_path(reason),
-            AuthError::RevokedToken { .. } => texts::REVOKED,
-            AuthError::SessionEnded { .. } => texts::SESSION_ENDED,
-            AuthError::GrantDenied { .. } => texts::GRANT_DENIED,
-            AuthError::GrantUnavailable(_) => texts::GRANT_UNAVAILABLE,
-            AuthError::RefreshUnavailable(_) => texts::REFRESH_UNAVAILABLE,
-            AuthError::MissingLayer => texts::MISSING_LAYER,
-            AuthError::CrossOrigin { .. } => texts::CROSS_ORIGIN,
-            AuthError::MissingToken { .. } | AuthError::MalformedCredentials { .. } => return None,
-        })
-    }
-
-    /// The JSON body: prepared once per layer or `'static`, but for malformed credentials.
-    fn body(&self) -> Bytes {
-        match (self, self.texts()) {
-            (AuthError::MissingToken { accepted }, _) => accepted.missing_body(),
-            (_, Some(texts)) => Bytes::from_static(texts.body.as_bytes()),
-            _ => serde_json::json!({ "detail": self.to_string() })
-                .to_string()
-                .into(),
-        }
+        self.declared().grpc as i32
     }
 
     /// The `WWW-Authenticate` challenge of RFC 6750, for the rejections that concern the
     /// `Authorization` header: a client that authenticates with a cookie has no use for one.
     fn challenge(&self) -> Option<HeaderValue> {
-        let header_origin = match self {
-            AuthError::MissingToken { accepted } => {
-                return accepted
-                    .missing_headers()
-                    .get(header::WWW_AUTHENTICATE)
-                    .cloned();
-            }
-            AuthError::MalformedCredentials { origin, reason } => {
-                if !origin.is_authorization_header() {
-                    return None;
-                }
-                return HeaderValue::from_str(&format!(
-                    "Bearer error=\"invalid_request\", error_description=\"{reason}\""
-                ))
-                .ok();
-            }
-            AuthError::InvalidToken { origin, .. }
-            | AuthError::RevokedToken { origin }
-            | AuthError::SessionEnded { origin }
-            | AuthError::GrantDenied { origin } => origin.is_authorization_header(),
-            _ => false,
-        };
-        let challenge = self.texts()?.challenge;
-        (header_origin && !challenge.is_empty()).then(|| HeaderValue::from_static(challenge))
+        let declared = self.declared();
+        if !declared.carrier.is_authorization_header() {
+            return None;
+        }
+        match declared.wording {
+            Wording::Prepared(texts) => texts.challenge.map(HeaderValue::from_static),
+            Wording::Missing(_) => Some(HeaderValue::from_static("Bearer")),
+            Wording::Malformed(reason) => HeaderValue::from_str(&format!(
+                "Bearer error=\"invalid_request\", error_description=\"{reason}\""
+            ))
+            .ok(),
+        }
     }
 
-    /// The response of stlock's own rejection: status, JSON body and challenge, built from
-    /// prepared texts.
+    /// The response of stlock's own rejection: status, JSON body and challenge, prepared but for
+    /// malformed credentials, whose reason is worded at run time.
     fn response(&self) -> Response {
-        let (body, headers) = match self {
+        let declared = self.declared();
+        let (body, headers) = match declared.wording {
             // The commonest rejection, which a flood of requests without credentials makes:
-            // its whole head is prepared with the layer, and cloning a map costs less than
+            // its whole head is prepared once per layer, and cloning a map costs less than
             // filling one.
-            AuthError::MissingToken { accepted } => {
-                (accepted.missing_body(), accepted.missing_headers().clone())
+            Wording::Missing(accepted) => {
+                let (body, headers) = accepted.missing_answer(|| self.prepare());
+                (body.clone(), headers.clone())
             }
-            _ => {
-                let body = self.body();
-                let headers = json_headers(self.challenge());
-                (body, headers)
-            }
+            Wording::Prepared(texts) => (
+                Bytes::from_static(texts.body.as_bytes()),
+                json_headers(self.challenge()),
+            ),
+            Wording::Malformed(_) => (self.json_body(), json_headers(self.challenge())),
         };
         let mut response = Response::new(Body::from(body));
-        *response.status_mut() = self.status();
+        *response.status_mut() = declared.status;
         *response.headers_mut() = headers;
         response
+    }
+
+    /// `{"detail": …}` with this rejection's `Display`.
+    fn json_body(&self) -> Bytes {
+        serde_json::json!({ "detail": self.to_string() })
+            .to_string()
+            .into()
+    }
+
+    /// The whole answer, with the body's length: for the rejections prepared once and served
+    /// many times.
+    fn prepare(&self) -> (Bytes, HeaderMap) {
+        let body = self.json_body();
+        let mut headers = json_headers(self.challenge());
+        // Prepared once, the length spares every rejection's server counting the body.
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        (body, headers)
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.declared().wording {
+            Wording::Prepared(texts) => f.write_str(texts.message),
+            Wording::Missing(accepted) => {
+                write!(f, "authentication required: no access token in {accepted}")
+            }
+            Wording::Malformed(reason) => write!(f, "malformed credentials: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AuthError::GrantUnavailable(cause) => Some(cause.as_ref()),
+            AuthError::RefreshUnavailable(cause) => Some(cause.as_ref()),
+            _ => None,
+        }
     }
 }
 
 /// The headers of a JSON rejection: its type, and the `WWW-Authenticate` challenge if any.
-pub(crate) fn json_headers(challenge: Option<HeaderValue>) -> HeaderMap {
+fn json_headers(challenge: Option<HeaderValue>) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(3);
     headers.insert(
         header::CONTENT_TYPE,
@@ -371,18 +340,12 @@ fn grpc_status(error: &AuthError) -> Response {
     response
 }
 
-/// gRPC's `grpc-message` is percent-encoded: every byte outside printable ASCII, and `%`.
+/// gRPC's `grpc-message` is percent-encoded: every byte outside printable ASCII, and `%`
+/// (non-ASCII bytes always are).
+const GRPC_MESSAGE: &AsciiSet = &CONTROLS.add(b'%');
+
 fn percent_encode(message: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(message.len());
-    for byte in message.bytes() {
-        if (0x20..=0x7e).contains(&byte) && byte != b'%' {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(message, GRPC_MESSAGE).to_string()
 }
 
 #[cfg(test)]
@@ -478,9 +441,8 @@ mod tests {
     }
 
     #[test]
-    fn the_prepared_texts_are_the_worded_ones() {
-        use crate::grant::PathError;
-        use crate::TokenType::{Access, Refresh};
+    fn prepared_bodies_and_challenges_are_the_messages_as_json_and_rfc_6750_words() {
+        use crate::token::TokenType::{Access, Refresh};
         let down = || Arc::new(Error::Timeout(std::time::Duration::from_secs(1)));
         let mut errors = vec![
             AuthError::RevokedToken { origin: HEADER },
@@ -526,7 +488,11 @@ mod tests {
         }
         for error in errors {
             let (body, challenge) = worded(&error);
-            assert_eq!(error.body(), body.as_bytes(), "{error:?}");
+            let prepared = match error.declared().wording {
+                Wording::Prepared(texts) => Bytes::from_static(texts.body.as_bytes()),
+                _ => error.prepare().0,
+            };
+            assert_eq!(prepared, body.as_bytes(), "{error:?}");
             if !matches!(error, AuthError::MissingToken { .. }) {
                 assert_eq!(
                     error.challenge().map(|v| v.to_str().unwrap().to_owned()),

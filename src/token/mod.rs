@@ -5,10 +5,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The signature algorithms of `jsonwebtoken`; stlock accepts the HMAC ones (see
-/// [`ConfigBuilder::algorithms`](crate::config::ConfigBuilder::algorithms)).
-pub use jsonwebtoken::Algorithm;
-
 mod decoder;
 
 pub(crate) use decoder::unix_now;
@@ -97,38 +93,63 @@ impl fmt::Debug for TokenPair {
 
 /// Why a token was refused. Each kind is distinct so that callers (and logs) can tell an attack
 /// from a clock problem from a client bug.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DecodeError {
     /// Not a well-formed JWT, its claims are missing, duplicated or of the wrong shape, or its
     /// header lists critical extensions (`crit`), none of which stlock implements.
-    #[error("the token is malformed: it is not a JWT with the STLock claims")]
     Malformed,
     /// The header names an algorithm that is not accepted (`none` included).
-    #[error("the token's signature algorithm is not accepted")]
     DisallowedAlgorithm,
     /// The signature does not match the pool's secret.
-    #[error("the token's signature is invalid")]
     BadSignature,
     /// The token is past its expiry: the current time has reached `exp` plus the configured
     /// leeway.
-    #[error("the token has expired")]
     Expired,
     /// The audience is not [`AUDIENCE`].
-    #[error("the token's audience is not `USER`")]
     WrongAudience,
     /// A refresh token where an access token was expected, or the other way round.
-    #[error("expected {}, got {}", expected.with_article(), found.with_article())]
     WrongType {
         /// The type the caller asked for.
         expected: TokenType,
-        /// The type the token claims.
+        /// The type the token claims: the other one.
         found: TokenType,
     },
     /// The token was issued for another owner.
-    #[error("the token belongs to another owner")]
     ForeignOwner,
     /// The token was issued for another user pool.
-    #[error("the token belongs to another user pool")]
     ForeignPool,
 }
+
+/// The wording of each [`DecodeError`], once (see the `wording` module): `$then!` gets the type
+/// and one `pattern => "message"` per kind.
+macro_rules! decode_error_wording {
+    ($then:path) => {
+        $then! { $crate::token::DecodeError;
+            $crate::token::DecodeError::Malformed =>
+                "the token is malformed: it is not a JWT with the STLock claims",
+            $crate::token::DecodeError::DisallowedAlgorithm =>
+                "the token's signature algorithm is not accepted",
+            $crate::token::DecodeError::BadSignature => "the token's signature is invalid",
+            $crate::token::DecodeError::Expired => "the token has expired",
+            $crate::token::DecodeError::WrongAudience => "the token's audience is not `USER`",
+            // A token's type is one of two, so the one found is the other one.
+            $crate::token::DecodeError::WrongType {
+                expected: $crate::token::TokenType::Access,
+                ..
+            } => "expected an access token, got a refresh token",
+            $crate::token::DecodeError::WrongType {
+                expected: $crate::token::TokenType::Refresh,
+                ..
+            } => "expected a refresh token, got an access token",
+            $crate::token::DecodeError::ForeignOwner => "the token belongs to another owner",
+            $crate::token::DecodeError::ForeignPool => "the token belongs to another user pool",
+        }
+    };
+}
+
+pub(crate) use decode_error_wording;
+
+decode_error_wording!(crate::wording::display_wording);
+
+impl std::error::Error for DecodeError {}

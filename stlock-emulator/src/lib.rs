@@ -15,7 +15,7 @@ pub mod fuzzing;
 mod password;
 mod policy;
 mod routes;
-pub mod serve;
+mod serve;
 mod server;
 mod sessions;
 mod state;
@@ -157,7 +157,7 @@ impl EmulatorBuilder {
     }
 
     /// Deadlines and the connection cap of the server (default [`Limits::default()`]); see
-    /// [`serve`] for what each bounds.
+    /// [`Limits`] for what each bounds.
     ///
     /// ```
     /// use std::time::Duration;

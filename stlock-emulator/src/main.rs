@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::ffi::OsString;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -39,7 +40,7 @@ const USAGE_ERROR: u8 = 2;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let builder = match parse_args(std::env::args().skip(1)) {
+    let builder = match parse_args(std::env::args_os().skip(1)) {
         Ok(Some(builder)) => builder,
         Ok(None) => {
             // stdout carries the credentials line and nothing else, ever.
@@ -107,43 +108,37 @@ async fn stop_requested() -> std::io::Result<()> {
 }
 
 /// The builder the arguments describe, or `None` for `--help`. Flags take their value as the
-/// next argument or after `=`.
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<EmulatorBuilder>, String> {
+/// next argument or after `=` (lexopt reads both).
+fn parse_args(
+    args: impl IntoIterator<Item = impl Into<OsString>>,
+) -> Result<Option<EmulatorBuilder>, String> {
+    use lexopt::prelude::*;
+
     let mut builder = Emulator::builder();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline_value) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg, None),
-        };
-        if matches!(flag.as_str(), "-h" | "--help") {
-            return Ok(None);
-        }
-        let mut value = || {
-            inline_value
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        builder = match flag.as_str() {
-            "--listen" => {
-                let raw = value()?;
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(message)? {
+        builder = match arg {
+            Short('h') | Long("help") => return Ok(None),
+            Long("listen") => {
+                let raw = value(&mut parser)?;
                 let addr = raw.parse::<SocketAddr>().map_err(|_| {
                     format!("--listen: `{raw}` is not an address like 127.0.0.1:8080")
                 })?;
                 builder.listen(addr)
             }
-            "--access-ttl" => builder.access_ttl(seconds(&flag, &value()?)?),
-            "--refresh-ttl" => builder.refresh_ttl(seconds(&flag, &value()?)?),
-            "--login-throttle" => {
-                let raw = value()?;
+            Long("access-ttl") => {
+                builder.access_ttl(seconds("--access-ttl", &value(&mut parser)?)?)
+            }
+            Long("refresh-ttl") => {
+                builder.refresh_ttl(seconds("--refresh-ttl", &value(&mut parser)?)?)
+            }
+            Long("login-throttle") => {
+                let raw = value(&mut parser)?;
                 let (max_failures, window) = login_throttle(&raw)
                     .ok_or_else(|| format!("--login-throttle: `{raw}` is not like 5/300 (failures/seconds, both above zero)"))?;
                 builder.login_throttle(max_failures, window)
             }
-            "--hash-cost" => match value()?.as_str() {
+            Long("hash-cost") => match value(&mut parser)?.as_str() {
                 "default" => builder.hash_cost(HashCost::Default),
                 "fast" => builder.hash_cost(HashCost::Fast),
                 other => {
@@ -152,10 +147,37 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<EmulatorB
                     ))
                 }
             },
-            _ => return Err(format!("unknown argument `{flag}`")),
+            other => return Err(message(other.unexpected())),
         };
     }
     Ok(Some(builder))
+}
+
+/// The value of the flag just read, as text.
+fn value(parser: &mut lexopt::Parser) -> Result<String, String> {
+    use lexopt::ValueExt as _;
+
+    parser
+        .value()
+        .and_then(|value| value.string())
+        .map_err(message)
+}
+
+/// lexopt's error, in the words this binary has always used.
+fn message(error: lexopt::Error) -> String {
+    match error {
+        lexopt::Error::MissingValue {
+            option: Some(option),
+        } => format!("{option} needs a value"),
+        lexopt::Error::UnexpectedOption(option) => format!("unknown argument `{option}`"),
+        lexopt::Error::UnexpectedArgument(argument) => {
+            format!("unknown argument `{}`", argument.to_string_lossy())
+        }
+        lexopt::Error::NonUnicodeValue(value) => {
+            format!("`{}` is not valid UTF-8", value.to_string_lossy())
+        }
+        other => other.to_string(),
+    }
 }
 
 /// `N/SECS`: at most N failed logins per username within SECS seconds, both above zero.
@@ -172,5 +194,75 @@ fn seconds(flag: &str, raw: &str) -> Result<Duration, String> {
         _ => Err(format!(
             "{flag}: `{raw}` is not a whole number of seconds above zero"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(args: &[&str]) -> String {
+        match parse_args(args.iter().copied()) {
+            Err(message) => message,
+            Ok(parsed) => panic!("{args:?} parsed: {parsed:?}"),
+        }
+    }
+
+    #[test]
+    fn values_come_after_a_space_or_an_equals_sign() {
+        let parsed = parse_args([
+            "--listen=127.0.0.1:0",
+            "--access-ttl",
+            "30",
+            "--hash-cost=fast",
+        ])
+        .unwrap()
+        .unwrap();
+        let expected = Emulator::builder()
+            .listen("127.0.0.1:0".parse().unwrap())
+            .access_ttl(Duration::from_secs(30))
+            .hash_cost(HashCost::Fast);
+        assert_eq!(format!("{parsed:?}"), format!("{expected:?}"));
+    }
+
+    #[test]
+    fn help_wins_wherever_it_is() {
+        for args in [&["--help"][..], &["-h"], &["--hash-cost", "fast", "--help"]] {
+            assert!(
+                parse_args(args.iter().copied()).unwrap().is_none(),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_name_the_flag_and_the_value() {
+        for (args, expected) in [
+            (&["--bogus"][..], "unknown argument `--bogus`"),
+            (&["extra"], "unknown argument `extra`"),
+            (&["--listen"], "--listen needs a value"),
+            (
+                &["--listen", "localhost"],
+                "--listen: `localhost` is not an address like 127.0.0.1:8080",
+            ),
+            (
+                &["--access-ttl", "0"],
+                "--access-ttl: `0` is not a whole number of seconds above zero",
+            ),
+            (
+                &["--refresh-ttl=soon"],
+                "--refresh-ttl: `soon` is not a whole number of seconds above zero",
+            ),
+            (
+                &["--hash-cost", "slow"],
+                "--hash-cost: `slow` is neither `default` nor `fast`",
+            ),
+            (
+                &["--login-throttle", "5"],
+                "--login-throttle: `5` is not like 5/300 (failures/seconds, both above zero)",
+            ),
+        ] {
+            assert_eq!(error(args), expected, "{args:?}");
+        }
     }
 }

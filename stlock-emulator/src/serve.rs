@@ -1,7 +1,7 @@
-//! A bounded server loop: HTTP/1.1 and HTTP/2 (h2c, by prior knowledge) on one TCP listener,
-//! for any Tower service, with deadlines on every stage of a connection, a cap on connections
-//! and a graceful, bounded shutdown. The emulator, its binary and this repository's examples
-//! (axum and tonic) all serve through it.
+//! The emulator's server loop: HTTP/1.1 and HTTP/2 (h2c, by prior knowledge) on one TCP
+//! listener, with deadlines on every stage of a connection, a cap on connections and a graceful,
+//! bounded shutdown. Private to the emulator: an application serves itself with its framework's
+//! server (this repository's examples show how, with hyper-util, tower-http and tonic).
 //!
 //! What a client can hold, and for how long ([`Limits`] has the defaults):
 //!
@@ -10,35 +10,14 @@
 //! - a request head sent slowly or half: the [head deadline](Limits::header_read_timeout),
 //!   counted from when the connection began waiting for it, then it is closed;
 //! - a request body sent slowly or half: the [body deadline](Limits::body_read_timeout), in
-//!   total, then reading it fails with [`BodyTimeout`] and the connection is closed once the
-//!   application has answered;
+//!   total, then reading it fails with [`BodyTimeout`] (the emulator answers 408) and the
+//!   connection is closed after the answer;
 //! - a connection at all: one of [`max_connections`](Limits::max_connections) permits; while
 //!   none is free, new connections wait in the listener's accept queue.
 //!
-//! The service sees [`RequestBody`], hyper's body under the body deadline. Nothing here reads a
-//! body: an application that answers before reading it (say 413 for a `Content-Length` it
-//! will not take) never makes hyper send `100 Continue`.
-//!
-//! ```
-//! use axum::{routing::get, Router};
-//! use stlock_emulator::serve::{serve, Limits};
-//! use tokio::net::TcpListener;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let app = Router::new().route("/", get(|| async { "hello" }));
-//! let listener = TcpListener::bind("127.0.0.1:0").await?;
-//! let url = format!("http://{}/", listener.local_addr()?);
-//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-//! let server = tokio::spawn(serve(listener, app, Limits::default(), async {
-//!     let _ = stopped.await; // a dropped sender stops the server too
-//! }));
-//!
-//! assert_eq!(reqwest::get(&url).await?.text().await?, "hello");
-//! let _ = stop.send(());
-//! server.await?; // returns once in-flight requests are done (or the shutdown timeout passed)
-//! # Ok(()) }
-//! ```
+//! The routes see [`RequestBody`], hyper's body under the body deadline. Nothing here reads a
+//! body: a route that answers before reading it (413 for a `Content-Length` over the limit)
+//! never makes hyper send `100 Continue`.
 
 mod activity;
 mod body;
@@ -63,12 +42,10 @@ use tower_service::Service;
 use activity::{Activity, Metered};
 use connection::Tracked;
 
-pub use body::{BodyTimeout, RequestBody};
-pub use limits::{
-    Limits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
-    DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL, DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT,
-};
+use body::RequestBody;
+
+pub(crate) use body::BodyTimeout;
+pub use limits::Limits;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -83,7 +60,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Errors of single connections (a client going away, a malformed request, a deadline) end
 /// that connection only; accept errors are retried. Dropping the returned future drops every
 /// connection at once.
-pub async fn serve<S, B>(
+pub(crate) async fn serve<S, B>(
     listener: TcpListener,
     service: S,
     limits: Limits,
@@ -164,4 +141,29 @@ fn is_about_one_connection(error: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+    use axum::Router;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_until_told_to_stop_then_returns() {
+        let app = Router::new().route("/", get(|| async { "hello" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, app, Limits::default(), async {
+            let _ = stopped.await; // a dropped sender stops the server too
+        }));
+
+        let answer = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        assert_eq!(answer, "hello");
+        stop.send(()).unwrap();
+        // Returns once in-flight requests are done (or the shutdown timeout passed).
+        server.await.unwrap();
+    }
 }

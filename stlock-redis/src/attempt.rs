@@ -13,7 +13,7 @@ use crate::entry::Entry;
 use crate::error::{Failure, NotRefreshed};
 use crate::keys::{hex, Keys};
 use crate::seal;
-use crate::store::Shared;
+use crate::shared::Shared;
 
 /// What one replica's attempt needs of a request's refresh. Holds the refresh token, so it is
 /// never `Debug`.

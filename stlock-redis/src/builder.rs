@@ -2,50 +2,11 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManagerConfig;
-use redis::{Client, RedisError};
+use redis::{Client, IntoConnectionInfo, RedisError};
 
 use crate::error::BuildError;
+use crate::settings::Settings;
 use crate::store::RedisStore;
-
-/// How long a replica holds the lock while it calls the service by default: 15 s, longer than
-/// the client's own deadline ([`stlock::config::DEFAULT_TIMEOUT`], 10 s), so that a lock never
-/// expires under a refresh still in flight (which would let a second replica present the same
-/// refresh token). Others wait no longer than the client's timeout for it; a holder that died
-/// keeps new requests for its token waiting (and then answered as unavailable) until it lapses.
-///
-/// ```
-/// assert!(stlock_redis::DEFAULT_LOCK_EXPIRY > stlock::config::DEFAULT_TIMEOUT);
-/// ```
-pub const DEFAULT_LOCK_EXPIRY: Duration =
-    Duration::from_secs(stlock::config::DEFAULT_TIMEOUT.as_secs() + 5);
-/// What every key starts with by default.
-///
-/// ```
-/// assert_eq!(stlock_redis::DEFAULT_PREFIX, "stlock:refresh:");
-/// ```
-pub const DEFAULT_PREFIX: &str = "stlock:refresh:";
-/// How often a waiting replica looks for the outcome by default: 25 ms, small beside the
-/// service's own answer time, and one cheap command per waiting replica each time.
-///
-/// ```
-/// assert_eq!(stlock_redis::DEFAULT_POLL_INTERVAL, std::time::Duration::from_millis(25));
-/// ```
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(25);
-/// How long connecting to Redis may take by default: short, so that a Redis that is down costs
-/// a request little before it goes on without it.
-///
-/// ```
-/// assert!(stlock_redis::DEFAULT_CONNECT_TIMEOUT <= std::time::Duration::from_secs(1));
-/// ```
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// How long one Redis command may take by default; Redis answers in well under a millisecond
-/// on a local network, so waiting longer only delays a request that must go on without it.
-///
-/// ```
-/// assert!(stlock_redis::DEFAULT_COMMAND_TIMEOUT <= std::time::Duration::from_secs(1));
-/// ```
-pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Builds a [`RedisStore`]: every setting has a default, and
 /// [`build`](RedisStoreBuilder::build) reports an unusable Redis URL or setting.
@@ -71,51 +32,33 @@ pub struct RedisStoreBuilder {
     settings: Settings,
 }
 
-/// A [`RedisStore`]'s settings, checked.
-#[derive(Clone, Debug)]
-pub(crate) struct Settings {
-    pub(crate) prefix: String,
-    pub(crate) lock_expiry: Duration,
-    pub(crate) poll_interval: Duration,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) command_timeout: Duration,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            prefix: DEFAULT_PREFIX.to_owned(),
-            lock_expiry: DEFAULT_LOCK_EXPIRY,
-            poll_interval: DEFAULT_POLL_INTERVAL,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            command_timeout: DEFAULT_COMMAND_TIMEOUT,
-        }
-    }
-}
-
-impl Settings {
-    /// How long a stored outcome is kept, given how long it is remembered: that long, but at
-    /// least long enough for a replica that looked just before it was stored to see it on its
-    /// next look, whatever the grace window (even zero). Those who read it after its grace
-    /// window are still told when that ended, and remember it no longer.
-    pub(crate) fn keep_outcome(&self, remember: Duration) -> Duration {
-        remember.max(self.poll_interval + self.call_deadline())
+impl RedisStore {
+    /// A builder for a store on the Redis at `target`: a URL such as
+    /// `redis://:password@host:6379/0` (`rediss://` needs one of the redis crate's TLS
+    /// features), or any other [`IntoConnectionInfo`]. A URL that cannot be used is reported
+    /// by [`build`](RedisStoreBuilder::build). One Redis server: both keys of a token are used
+    /// in one script, which Redis Cluster would refuse.
+    ///
+    /// ```
+    /// # use stlock_redis::RedisStore;
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379/").build();
+    /// assert!(store.is_ok());
+    /// ```
+    pub fn builder(target: impl IntoConnectionInfo) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(Client::open(target))
     }
 
-    /// The deadline of one Redis call: connecting (when the connection is being made again)
-    /// and the command itself.
-    pub(crate) fn call_deadline(&self) -> Duration {
-        self.connect_timeout + self.command_timeout
-    }
-
-    /// The connection manager's own deadlines, the same as ours; a connection that fails is
-    /// tried again by the next call rather than retried in the background, so a Redis back up
-    /// is used from the very next request.
-    pub(crate) fn connection_config(&self) -> ConnectionManagerConfig {
-        ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.command_timeout))
-            .set_number_of_retries(0)
+    /// A builder for a store on the Redis `client` connects to.
+    ///
+    /// ```
+    /// # use stlock_redis::RedisStore;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379/")?;
+    /// let store = RedisStore::builder_with_client(client).build()?;
+    /// # drop(store); Ok(()) }
+    /// ```
+    pub fn builder_with_client(client: Client) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(Ok(client))
     }
 }
 
@@ -127,7 +70,7 @@ impl RedisStoreBuilder {
         }
     }
 
-    /// What every key starts with ([`DEFAULT_PREFIX`]): set one per app sharing a Redis.
+    /// What every key starts with ([`DEFAULT_PREFIX`](crate::DEFAULT_PREFIX)): set one per app sharing a Redis.
     ///
     /// ```
     /// # use stlock_redis::RedisStore;
@@ -139,7 +82,7 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How long a replica holds the lock while it calls the service ([`DEFAULT_LOCK_EXPIRY`]).
+    /// How long a replica holds the lock while it calls the service ([`DEFAULT_LOCK_EXPIRY`](crate::DEFAULT_LOCK_EXPIRY)).
     /// Keep it longer than the client's timeout ([`stlock::Config::timeout`]): a lock that
     /// lapses under a refresh in flight lets a replica that never saw it present the same
     /// refresh token. It is not how long others wait (the client's timeout is), but how long a
@@ -158,7 +101,7 @@ impl RedisStoreBuilder {
     }
 
     /// How often a replica waiting on another's refresh looks for its outcome
-    /// ([`DEFAULT_POLL_INTERVAL`]): one cheap command per waiting replica each time, for at most
+    /// ([`DEFAULT_POLL_INTERVAL`](crate::DEFAULT_POLL_INTERVAL)): one cheap command per waiting replica each time, for at most
     /// the client's timeout.
     ///
     /// ```
@@ -172,7 +115,7 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How long connecting to Redis may take ([`DEFAULT_CONNECT_TIMEOUT`]).
+    /// How long connecting to Redis may take ([`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT)).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -185,7 +128,7 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How long one Redis command may take ([`DEFAULT_COMMAND_TIMEOUT`]).
+    /// How long one Redis command may take ([`DEFAULT_COMMAND_TIMEOUT`](crate::DEFAULT_COMMAND_TIMEOUT)).
     ///
     /// ```
     /// # use std::time::Duration;

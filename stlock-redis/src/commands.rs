@@ -8,10 +8,10 @@ use redis::aio::ConnectionManager;
 use redis::{Client, RedisResult, Script, ScriptInvocation, Value};
 use tokio::sync::OnceCell;
 
-use crate::builder::Settings;
 use crate::error::Failure;
 use crate::health::Health;
 use crate::keys::Keys;
+use crate::settings::Settings;
 
 /// Takes the lock unless an outcome is already there, in one step: a replica that looked for
 /// the outcome, found none and only then took the lock could take it just after the holder

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use stlock::refresh::{Binding, RefreshOutcome, Settled};
 use stlock::TokenPair;
 
-use crate::builder::Settings;
+use crate::settings::Settings;
 
 const REFUSED: u8 = 0;
 const REFRESHED: u8 = 1;

@@ -12,9 +12,9 @@
 //! use stlock::refresh::AutoRefresh;
 //! use stlock_redis::RedisStore;
 //!
-//! # fn wire(auth: stlock::StlockLayer) -> Result<(), stlock_redis::BuildError> {
+//! # fn wire(auth: stlock::StlockLayer) -> Result<(), Box<dyn std::error::Error>> {
 //! let auth = auth.auto_refresh(
-//!     AutoRefresh::cookies().store(RedisStore::builder("redis://redis.internal:6379/").build()?),
+//!     AutoRefresh::cookies().store(RedisStore::builder("redis://redis.internal:6379/").build()?).build()?,
 //! );
 //! # drop(auth); Ok(()) }
 //! ```
@@ -51,13 +51,16 @@ mod health;
 mod integrity;
 mod keys;
 mod seal;
+mod settings;
+mod shared;
 mod store;
 
-pub use builder::{
-    RedisStoreBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_EXPIRY,
-    DEFAULT_POLL_INTERVAL, DEFAULT_PREFIX,
-};
+pub use builder::RedisStoreBuilder;
 pub use error::{BuildError, NotRefreshed};
+pub use settings::{
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_EXPIRY, DEFAULT_POLL_INTERVAL,
+    DEFAULT_PREFIX,
+};
 pub use store::RedisStore;
 
 /// The README's example, compiled as a doctest.

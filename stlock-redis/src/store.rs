@@ -3,27 +3,26 @@
 use std::fmt;
 use std::sync::Arc;
 
-use redis::{Client, IntoConnectionInfo};
-use stlock::refresh::{BoxFuture, InProcessStore, Refresh, RefreshStore, Settled};
+use redis::Client;
+use stlock::refresh::{BoxFuture, Refresh, RefreshStore, Settled};
 
 use crate::attempt::Attempt;
-use crate::builder::{RedisStoreBuilder, Settings};
-use crate::commands::Commands;
-use crate::integrity::Integrity;
+use crate::settings::Settings;
+use crate::shared::Shared;
 
 /// A [`RefreshStore`] shared by every replica of an app through Redis: for each refresh token,
 /// at most one replica calls the service, and every request on every replica presenting that
 /// token, then and until the outcome's grace window closes, gets its outcome.
 ///
 /// - Within a replica, racing requests first share one attempt through an
-///   [`InProcessStore`], which also runs it as a task of its own: a client that hangs up does
+///   [`InProcessStore`](stlock::refresh::InProcessStore), which also runs it as a task of its own: a client that hangs up does
 ///   not cancel a refresh the service may already have answered.
 /// - Across replicas, that attempt takes a lock in Redis unless an outcome is already there.
 ///   The holder calls the service and stores the outcome (a new pair or a refusal, sealed with
 ///   the SHA-256 of the access token that came with it and how long it is remembered), and
 ///   lets go; an unavailable service is not stored, so the next request tries again.
 /// - A replica that finds the lock held waits for the outcome, looking every
-///   [`poll_interval`](RedisStoreBuilder::poll_interval) (polling rather than pub/sub: it
+///   [`poll_interval`](crate::RedisStoreBuilder::poll_interval) (polling rather than pub/sub: it
 ///   needs no connection of its own per waiting replica, cannot miss an outcome stored before
 ///   it started listening, and notices a lock let go without an outcome, which no message would
 ///   announce). It hands out the outcome dated as Redis kept it, so that its grace window closes
@@ -48,9 +47,9 @@ use crate::integrity::Integrity;
 /// use stlock::refresh::AutoRefresh;
 /// use stlock_redis::RedisStore;
 ///
-/// # fn wire(auth: stlock::StlockLayer) -> Result<(), stlock_redis::BuildError> {
+/// # fn wire(auth: stlock::StlockLayer) -> Result<(), Box<dyn std::error::Error>> {
 /// let store = RedisStore::builder("redis://redis.internal:6379/").build()?;
-/// let auth = auth.auto_refresh(AutoRefresh::cookies().store(store.clone()));
+/// let auth = auth.auto_refresh(AutoRefresh::cookies().store(store.clone()).build()?);
 /// // For a health check or a metric:
 /// let (up, fallbacks, unopened) = (store.is_available(), store.fallbacks(), store.unopened());
 /// # drop((auth, up, fallbacks, unopened)); Ok(()) }
@@ -60,51 +59,10 @@ pub struct RedisStore {
     shared: Arc<Shared>,
 }
 
-/// What every clone of a store, and every attempt it runs, shares.
-pub(crate) struct Shared {
-    pub(crate) settings: Settings,
-    pub(crate) commands: Commands,
-    pub(crate) integrity: Integrity,
-    local: InProcessStore,
-}
-
 impl RedisStore {
-    /// A builder for a store on the Redis at `target`: a URL such as
-    /// `redis://:password@host:6379/0` (`rediss://` needs one of the redis crate's TLS
-    /// features), or any other [`IntoConnectionInfo`]. A URL that cannot be used is reported
-    /// by [`build`](RedisStoreBuilder::build). One Redis server: both keys of a token are used
-    /// in one script, which Redis Cluster would refuse.
-    ///
-    /// ```
-    /// # use stlock_redis::RedisStore;
-    /// let store = RedisStore::builder("redis://127.0.0.1:6379/").build();
-    /// assert!(store.is_ok());
-    /// ```
-    pub fn builder(target: impl IntoConnectionInfo) -> RedisStoreBuilder {
-        RedisStoreBuilder::new(Client::open(target))
-    }
-
-    /// A builder for a store on the Redis `client` connects to.
-    ///
-    /// ```
-    /// # use stlock_redis::RedisStore;
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let client = redis::Client::open("redis://127.0.0.1:6379/")?;
-    /// let store = RedisStore::builder_with_client(client).build()?;
-    /// # drop(store); Ok(()) }
-    /// ```
-    pub fn builder_with_client(client: Client) -> RedisStoreBuilder {
-        RedisStoreBuilder::new(Ok(client))
-    }
-
     pub(crate) fn new(client: Client, settings: Settings) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                commands: Commands::new(client, settings.clone()),
-                settings,
-                integrity: Integrity::new(),
-                local: InProcessStore::new(),
-            }),
+            shared: Arc::new(Shared::new(client, settings)),
         }
     }
 

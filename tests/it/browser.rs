@@ -70,7 +70,7 @@ impl Example {
         let client = Client::new(emu.config()).unwrap();
         let (user, tokens) = sign_up(&client, "alice").await;
         let auth = StlockLayer::from_client(client.clone())
-            .auto_refresh(AutoRefresh::cookies().secure(false));
+            .auto_refresh(AutoRefresh::cookies().secure(false).build().unwrap());
         let app = App::new(auth);
         let orders = app.orders();
         let base = serve(wrap(app.router())).await;

@@ -42,10 +42,12 @@ async fn send(method: &str, url: &str, headers: &[(&str, String)]) -> Answer {
 
 #[tokio::test]
 async fn a_cross_origin_request_with_cookie_credentials_is_refused_before_any_refresh() {
-    let fx = Fixture::new(AutoRefresh::cookies()).await;
-    let base =
-        orders(StlockLayer::from_client(fx.client.clone()).auto_refresh(AutoRefresh::cookies()))
-            .await;
+    let fx = Fixture::new(AutoRefresh::cookies().build().unwrap()).await;
+    let base = orders(
+        StlockLayer::from_client(fx.client.clone())
+            .auto_refresh(AutoRefresh::cookies().build().unwrap()),
+    )
+    .await;
     let url = format!("{base}/orders");
     let host = base.trim_start_matches("http://").to_owned();
     let (user, pair) = sign_up(&fx.client, "alice").await;
@@ -130,7 +132,8 @@ async fn trusted_origins_pass_and_the_protection_can_be_turned_off() {
     let client = Client::new(emu.config()).unwrap();
     let (_, pair) = sign_up(&client, "alice").await;
     let session = cookies(&pair.access_token, &pair.refresh_token);
-    let auth = StlockLayer::from_client(client).auto_refresh(AutoRefresh::cookies());
+    let auth =
+        StlockLayer::from_client(client).auto_refresh(AutoRefresh::cookies().build().unwrap());
     let from_admin = [
         ("origin", "https://admin.example.com".to_owned()),
         ("sec-fetch-site", "same-site".to_owned()),
@@ -155,7 +158,7 @@ async fn trusted_origins_pass_and_the_protection_can_be_turned_off() {
 
 #[tokio::test]
 async fn the_default_cookies_are_host_cookies_living_as_long_as_the_refresh_token() {
-    let fx = Fixture::new(AutoRefresh::cookies()).await;
+    let fx = Fixture::new(AutoRefresh::cookies().build().unwrap()).await;
     let (_, old, expired) = fx.expired_session("alice").await;
     let answer = fx.me(&[cookies(&expired, &old.refresh_token)]).await;
     let set = set_cookies(&answer);
@@ -178,7 +181,7 @@ async fn the_default_cookies_are_host_cookies_living_as_long_as_the_refresh_toke
     }
 
     // Plain HTTP on a developer's machine: no `Secure`, so no prefix.
-    let fx = Fixture::new(AutoRefresh::cookies().secure(false)).await;
+    let fx = Fixture::new(AutoRefresh::cookies().secure(false).build().unwrap()).await;
     let (_, old, expired) = fx.expired_session("alice").await;
     let plain = format!(
         "stlock_access={expired}; stlock_refresh={}",

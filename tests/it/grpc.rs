@@ -297,7 +297,7 @@ async fn from_grpc_without_the_layer_is_internal() {
 
 #[tokio::test]
 async fn header_mode_refreshes_an_expired_token_for_a_grpc_client() {
-    let fx = Fixture::with(|auth| auth.auto_refresh(AutoRefresh::headers())).await;
+    let fx = Fixture::with(|auth| auth.auto_refresh(AutoRefresh::headers().build().unwrap())).await;
     let (user, tokens) = fx.caller("alice").await;
     let mut claims = access_claims(fx.emu.credentials(), &user.id);
     claims["exp"] = (now() - 60).into();

@@ -3,14 +3,20 @@
 //!
 //! The examples' own code is compiled in (`#[path]`), so these tests exercise the very routers
 //! and services the examples serve.
+//!
+//! Modules that need a feature are compiled with it only: `.ci/test` runs them all
+//! (`--all-features`), and `.ci/run` runs `grant_features` again without any feature.
 
+// The workspace's shared fixtures (`stlock-test-support`), and stlock's own.
 mod support;
 
 #[path = "../../examples/axum_app/app.rs"]
 mod app;
+#[cfg(feature = "tonic")]
 #[allow(dead_code, clippy::all)] // generated code; the tests use only part of it
 #[path = "../../examples/tonic_app/greeter.rs"]
 mod greeter;
+#[cfg(feature = "tonic")]
 #[path = "../../examples/tonic_app/service.rs"]
 mod service;
 
@@ -22,12 +28,18 @@ mod cross_origin;
 mod cross_origin_browser;
 mod decoder_agreement;
 mod grant;
+mod grant_features;
+// Its `nest` test holds the `axum` feature's promise (grant_features has both builds').
+#[cfg(feature = "axum")]
 mod grant_paths;
+#[cfg(feature = "tonic")]
 mod grpc;
 mod layer;
 mod leaks;
 mod logging;
 mod misbehaving;
+mod modules;
 mod refresh;
 mod routing;
+mod serving;
 mod sessions;

@@ -138,7 +138,7 @@ pub fn assert_cleared(answer: &Answer) {
 
 #[tokio::test]
 async fn a_storm_of_requests_with_one_expired_cookie_pair_refreshes_exactly_once() {
-    let fx = Fixture::new(AutoRefresh::cookies()).await;
+    let fx = Fixture::new(AutoRefresh::cookies().build().unwrap()).await;
     // Several rounds, each a fresh session: a race that passes once by luck fails here.
     for round in 0..5 {
         let (user, old, expired) = fx.expired_session(&format!("user{round}")).await;
@@ -184,7 +184,13 @@ async fn a_storm_of_requests_with_one_expired_cookie_pair_refreshes_exactly_once
 
 #[tokio::test]
 async fn within_the_grace_window_the_old_cookies_get_the_same_pair_without_a_second_refresh() {
-    let fx = Fixture::new(AutoRefresh::cookies().grace(Duration::from_secs(600))).await;
+    let fx = Fixture::new(
+        AutoRefresh::cookies()
+            .grace(Duration::from_secs(600))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let (_, old, expired) = fx.expired_session("alice").await;
     let first = fx.me(&[cookies(&expired, &old.refresh_token)]).await;
     let later = fx.me(&[cookies(&expired, &old.refresh_token)]).await;
@@ -196,7 +202,13 @@ async fn within_the_grace_window_the_old_cookies_get_the_same_pair_without_a_sec
 #[tokio::test]
 async fn past_the_grace_window_the_old_cookies_end_the_session() {
     // A zero grace window: the outcome is forgotten at once, as it is 10 s later by default.
-    let fx = Fixture::new(AutoRefresh::cookies().grace(Duration::ZERO)).await;
+    let fx = Fixture::new(
+        AutoRefresh::cookies()
+            .grace(Duration::ZERO)
+            .build()
+            .unwrap(),
+    )
+    .await;
     let (_, old, expired) = fx.expired_session("alice").await;
     let first = fx.me(&[cookies(&expired, &old.refresh_token)]).await;
     assert_eq!(first.status, StatusCode::OK);
@@ -212,7 +224,7 @@ async fn past_the_grace_window_the_old_cookies_end_the_session() {
 
 #[tokio::test]
 async fn revoked_expired_forged_and_foreign_refresh_tokens_end_the_session() {
-    let fx = Fixture::new(AutoRefresh::cookies()).await;
+    let fx = Fixture::new(AutoRefresh::cookies().build().unwrap()).await;
 
     // Revoked: signed out elsewhere.
     let (_, pair, expired) = fx.expired_session("alice").await;
@@ -256,7 +268,7 @@ async fn revoked_expired_forged_and_foreign_refresh_tokens_end_the_session() {
 
 #[tokio::test]
 async fn without_an_access_cookie_the_refresh_cookie_renews_the_session() {
-    let fx = Fixture::new(AutoRefresh::cookies()).await;
+    let fx = Fixture::new(AutoRefresh::cookies().build().unwrap()).await;
     let (user, pair) = sign_up(&fx.client, "alice").await;
     // The browser dropped the access cookie at its Max-Age.
     let answer = fx
@@ -276,7 +288,7 @@ async fn without_an_access_cookie_the_refresh_cookie_renews_the_session() {
 
 #[tokio::test]
 async fn a_token_that_is_not_due_costs_no_refresh() {
-    let fx = Fixture::new(AutoRefresh::cookies()).await;
+    let fx = Fixture::new(AutoRefresh::cookies().build().unwrap()).await;
     let (user, pair) = sign_up(&fx.client, "alice").await;
     let answer = fx
         .me(&[cookies(&pair.access_token, &pair.refresh_token)])
@@ -289,7 +301,7 @@ async fn a_token_that_is_not_due_costs_no_refresh() {
 
 #[tokio::test]
 async fn a_token_in_its_last_share_of_life_is_refreshed_early() {
-    let fx = Fixture::new(AutoRefresh::cookies().refresh_early(0.2).unwrap()).await;
+    let fx = Fixture::new(AutoRefresh::cookies().refresh_early(0.2).build().unwrap()).await;
     let (user, pair) = sign_up(&fx.client, "alice").await;
     // 600 s of life, 60 s left: under a fifth.
     let ending = access_token_expiring(&fx.emu, &user, now() + 60);
@@ -307,7 +319,7 @@ async fn a_token_in_its_last_share_of_life_is_refreshed_early() {
 
 #[tokio::test]
 async fn with_the_service_down_a_token_in_its_leeway_goes_on_and_one_past_it_is_503() {
-    let fx = Fixture::new(AutoRefresh::cookies()).await;
+    let fx = Fixture::new(AutoRefresh::cookies().build().unwrap()).await;
     let (user, pair) = sign_up(&fx.client, "alice").await;
     let Fixture { emu, base, client } = fx;
     let in_leeway = access_token_expiring(&emu, &user, now() - 5);
@@ -345,7 +357,7 @@ async fn with_the_service_down_a_token_in_its_leeway_goes_on_and_one_past_it_is_
 
 #[tokio::test]
 async fn header_mode_takes_the_refresh_token_in_a_header_and_answers_the_pair_in_headers() {
-    let fx = Fixture::new(AutoRefresh::headers()).await;
+    let fx = Fixture::new(AutoRefresh::headers().build().unwrap()).await;
     let (user, old, expired) = fx.expired_session("alice").await;
     let answer = fx
         .me(&[
@@ -389,7 +401,8 @@ async fn the_grant_layer_checks_with_the_renewed_token() {
     let policy = crate::support::emulator::policy(&emu, Rule::allow(["GET"], ["/me"]));
     emu.attach_policy(&emu.credentials().user_pool_id, &user.id, &policy)
         .unwrap();
-    let auth = StlockLayer::from_client(client.clone()).auto_refresh(AutoRefresh::cookies());
+    let auth = StlockLayer::from_client(client.clone())
+        .auto_refresh(AutoRefresh::cookies().build().unwrap());
     let app = Router::new()
         .route("/me", get(me))
         .route_layer(GrantLayer::new(client.clone()))

@@ -42,7 +42,7 @@ fn client_through(emu: &Emulator, endpoint: &str, api_key: &str) -> Client {
 #[tokio::test]
 async fn a_stolen_refresh_cookie_with_another_access_token_of_the_user_gets_nothing_and_ends_the_session(
 ) {
-    let fx = Fixture::new(AutoRefresh::cookies().grace(LONG_GRACE)).await;
+    let fx = Fixture::new(AutoRefresh::cookies().grace(LONG_GRACE).build().unwrap()).await;
     let (user, old, expired) = fx.expired_session("alice").await;
     let victim = fx.me(&[cookies(&expired, &old.refresh_token)]).await;
     assert_eq!(victim.status, StatusCode::OK, "{}", victim.text);
@@ -76,7 +76,7 @@ async fn a_stolen_refresh_cookie_with_another_access_token_of_the_user_gets_noth
 #[tokio::test]
 async fn a_stolen_refresh_cookie_with_the_thiefs_own_access_token_gets_nothing_and_ends_the_session(
 ) {
-    let fx = Fixture::new(AutoRefresh::cookies().grace(LONG_GRACE)).await;
+    let fx = Fixture::new(AutoRefresh::cookies().grace(LONG_GRACE).build().unwrap()).await;
     let (_, old, expired) = fx.expired_session("alice").await;
     let new = pair_set_by(&fx.me(&[cookies(&expired, &old.refresh_token)]).await);
     let (_, _, mallory) = fx.expired_session("mallory").await;
@@ -96,7 +96,7 @@ async fn a_service_without_reuse_detection_has_the_pair_it_hands_the_thief_signe
     proxy.forgive_reuse(true);
     let client = Client::new(emu.config()).unwrap();
     let proxied = client_through(&emu, proxy.endpoint(), emu.credentials().api_key.expose());
-    let refresh = AutoRefresh::cookies().grace(LONG_GRACE);
+    let refresh = AutoRefresh::cookies().grace(LONG_GRACE).build().unwrap();
     let auth = StlockLayer::from_client(proxied).auto_refresh(refresh);
     let fx = Fixture::serving(emu, client, auth).await;
     let (user, old, expired) = fx.expired_session("alice").await;
@@ -111,7 +111,7 @@ async fn a_service_without_reuse_detection_has_the_pair_it_hands_the_thief_signe
 
 #[tokio::test]
 async fn a_stolen_refresh_cookie_alone_gets_no_token_and_no_call_within_the_grace_window() {
-    let fx = Fixture::new(AutoRefresh::cookies().grace(LONG_GRACE)).await;
+    let fx = Fixture::new(AutoRefresh::cookies().grace(LONG_GRACE).build().unwrap()).await;
     let (user, old, expired) = fx.expired_session("alice").await;
     let new = pair_set_by(&fx.me(&[cookies(&expired, &old.refresh_token)]).await);
     let asked = fx.refreshes();
@@ -136,7 +136,13 @@ async fn a_stolen_refresh_cookie_alone_gets_no_token_and_no_call_within_the_grac
 
 #[tokio::test]
 async fn past_the_grace_window_a_stolen_refresh_cookie_alone_ends_the_session_at_the_service() {
-    let fx = Fixture::new(AutoRefresh::cookies().grace(Duration::ZERO)).await;
+    let fx = Fixture::new(
+        AutoRefresh::cookies()
+            .grace(Duration::ZERO)
+            .build()
+            .unwrap(),
+    )
+    .await;
     let (_, old, expired) = fx.expired_session("alice").await;
     let new = pair_set_by(&fx.me(&[cookies(&expired, &old.refresh_token)]).await);
 
@@ -156,7 +162,7 @@ async fn past_the_grace_window_a_stolen_refresh_cookie_alone_ends_the_session_at
 
 #[tokio::test]
 async fn in_header_mode_the_whole_access_token_is_compared_not_its_subject() {
-    let fx = Fixture::new(AutoRefresh::headers().grace(LONG_GRACE)).await;
+    let fx = Fixture::new(AutoRefresh::headers().grace(LONG_GRACE).build().unwrap()).await;
     let (user, old, expired) = fx.expired_session("alice").await;
     let headers = |access: &str| {
         [
@@ -190,7 +196,8 @@ async fn a_firewall_answering_the_refresh_with_a_403_page_signs_nobody_out() {
     proxy.block_refreshes(true);
     let client = Client::new(emu.config()).unwrap();
     let proxied = client_through(&emu, proxy.endpoint(), emu.credentials().api_key.expose());
-    let auth = StlockLayer::from_client(proxied).auto_refresh(AutoRefresh::cookies());
+    let auth =
+        StlockLayer::from_client(proxied).auto_refresh(AutoRefresh::cookies().build().unwrap());
     let fx = Fixture::serving(emu, client, auth).await;
     let (user, pair, past) = assert_fault_keeps_the_session(&fx, "403 Forbidden").await;
 
@@ -219,12 +226,14 @@ async fn a_wrong_api_key_is_a_configuration_fault_logged_once_not_a_sign_out() {
     let emu = emulator().await;
     let client = Client::new(emu.config()).unwrap();
     let wrong = client_through(&emu, emu.endpoint(), "not-the-api-key");
-    let auth = StlockLayer::from_client(wrong).auto_refresh(AutoRefresh::cookies());
+    let auth =
+        StlockLayer::from_client(wrong).auto_refresh(AutoRefresh::cookies().build().unwrap());
     let fx = Fixture::serving(emu, client.clone(), auth).await;
     let (user, pair, past) = assert_fault_keeps_the_session(&fx, "API key").await;
 
     // Fixed: the app with the right key renews the very same session, its token unspent.
-    let right = StlockLayer::from_client(client).auto_refresh(AutoRefresh::cookies());
+    let right =
+        StlockLayer::from_client(client).auto_refresh(AutoRefresh::cookies().build().unwrap());
     let base = serve(Router::new().route("/me", get(me)).route_layer(right)).await;
     let (name, value) = cookies(&past, &pair.refresh_token);
     let request = http().get(format!("{base}/me")).header(name, value);
@@ -269,7 +278,7 @@ async fn assert_fault_keeps_the_session(fx: &Fixture, cause: &str) -> (User, Tok
 
 #[tokio::test]
 async fn a_blocked_user_is_signed_out() {
-    let fx = Fixture::new(AutoRefresh::cookies()).await;
+    let fx = Fixture::new(AutoRefresh::cookies().build().unwrap()).await;
     let (user, pair, expired) = fx.expired_session("alice").await;
     fx.emu
         .block_user(&fx.emu.credentials().user_pool_id, &user.id)
@@ -283,7 +292,14 @@ async fn a_blocked_user_is_signed_out() {
 #[tokio::test]
 async fn a_flood_of_other_users_refreshes_costs_no_one_their_grace_window() {
     let store = InProcessStore::with_capacity(8);
-    let fx = Fixture::new(AutoRefresh::cookies().grace(LONG_GRACE).store(store)).await;
+    let fx = Fixture::new(
+        AutoRefresh::cookies()
+            .grace(LONG_GRACE)
+            .store(store)
+            .build()
+            .unwrap(),
+    )
+    .await;
     let (victim, old, expired) = fx.expired_session("victim").await;
     let new = pair_set_by(&fx.me(&[cookies(&expired, &old.refresh_token)]).await);
 
@@ -347,7 +363,7 @@ async fn after_a_renewal_the_handler_sees_the_new_pair_in_place_of_the_old_one()
     };
 
     // Cookie mode: one `Cookie` header, the session's two replaced, the others kept.
-    let base = app(AutoRefresh::cookies()).await;
+    let base = app(AutoRefresh::cookies().build().unwrap()).await;
     let (name, value) = cookies(&expired, &old.refresh_token);
     let answer = get(base, vec![(name, format!("theme=dark; {value}; lang=en"))]).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
@@ -366,7 +382,7 @@ async fn after_a_renewal_the_handler_sees_the_new_pair_in_place_of_the_old_one()
     assert!(!seen.contains(&expired) && !seen.contains(&old.refresh_token));
 
     // Header mode: the bearer token and the refresh header are the new ones.
-    let base = app(AutoRefresh::headers()).await;
+    let base = app(AutoRefresh::headers().build().unwrap()).await;
     let answer = get(
         base,
         vec![

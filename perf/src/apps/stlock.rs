@@ -40,7 +40,13 @@ pub fn router(layer: StlockLayer) -> Router {
 
 /// The route behind the default layer with auto-refresh in cookie mode.
 pub fn refreshing_router() -> Router {
-    router(layer().auto_refresh(AutoRefresh::cookies()))
+    router(
+        layer().auto_refresh(
+            AutoRefresh::cookies()
+                .build()
+                .expect("valid auto-refresh settings"),
+        ),
+    )
 }
 
 /// The same route without authentication: the baseline of stlock's entries.

@@ -250,7 +250,7 @@ impl Api {
             .pool_max_idle_per_host(1024)
             // A connection idle through the logins run must not be picked for a refresh just
             // as the emulator closes it (its idle timeout, 5 s): the client lets go first.
-            .pool_idle_timeout(stlock_emulator::serve::DEFAULT_IDLE_TIMEOUT / 2)
+            .pool_idle_timeout(stlock_emulator::Limits::DEFAULT_IDLE_TIMEOUT / 2)
             .pool_timer(TokioTimer::new())
             .build_http();
         Self {

@@ -1,5 +1,5 @@
-//! The request body that [`serve`](super::serve) hands to the application: hyper's, under a
-//! deadline for the whole body.
+//! The request body that [`serve`](super::serve) hands to the emulator's routes: hyper's, under
+//! a deadline for the whole body.
 //!
 //! Not `tower_http::timeout::RequestBodyTimeoutLayer`: its timer starts afresh with every
 //! chunk, so a client sending one byte just before each timeout keeps a connection forever.
@@ -24,7 +24,7 @@ pin_project! {
     ///
     /// The deadline starts with the first read, so a handler that answers without reading the
     /// body (or before reading it) is not hurried.
-    pub struct RequestBody {
+    pub(crate) struct RequestBody {
         #[pin]
         incoming: Incoming,
         timeout: Duration,
@@ -84,29 +84,18 @@ impl std::fmt::Debug for RequestBody {
     }
 }
 
-/// Why reading a [`RequestBody`] failed: it had not all arrived by its deadline.
-///
-/// Frameworks wrap body errors in their own; [`find`](Self::find) looks through them.
-///
-/// ```
-/// use std::time::Duration;
-/// use stlock_emulator::serve::BodyTimeout;
-///
-/// let timeout = BodyTimeout { limit: Duration::from_secs(30) };
-/// let wrapped: Box<dyn std::error::Error + Send + Sync> = Box::new(timeout);
-/// assert_eq!(BodyTimeout::find(wrapped.as_ref()), Some(&timeout));
-/// assert_eq!(wrapped.to_string(), "the request body did not arrive within 30s");
-/// ```
+/// Why reading a [`RequestBody`] failed: it had not all arrived by its deadline. axum wraps
+/// body errors in its own; [`find`](Self::find) looks through them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the request body did not arrive within {limit:?}")]
-pub struct BodyTimeout {
+pub(crate) struct BodyTimeout {
     /// The body deadline that passed.
-    pub limit: Duration,
+    limit: Duration,
 }
 
 impl BodyTimeout {
     /// The `BodyTimeout` among `error` and its [sources](StdError::source), if there is one.
-    pub fn find<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a BodyTimeout> {
+    pub(crate) fn find<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a BodyTimeout> {
         let mut current = Some(error);
         while let Some(error) = current {
             if let Some(timeout) = error.downcast_ref::<BodyTimeout>() {
@@ -115,5 +104,25 @@ impl BodyTimeout {
             current = error.source();
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_sees_a_body_timeout_through_the_error_that_wraps_it() {
+        let timeout = BodyTimeout {
+            limit: Duration::from_secs(30),
+        };
+        let wrapped: BoxError = Box::new(timeout);
+        assert_eq!(BodyTimeout::find(wrapped.as_ref()), Some(&timeout));
+        assert_eq!(
+            wrapped.to_string(),
+            "the request body did not arrive within 30s"
+        );
+        let other: BoxError = "something else".into();
+        assert_eq!(BodyTimeout::find(other.as_ref()), None);
     }
 }

@@ -12,13 +12,14 @@ use serde_json::json;
 use stlock::config::ConfigBuilder;
 use stlock::refresh::{AutoRefresh, HOST_ACCESS_COOKIE, HOST_REFRESH_COOKIE};
 use stlock::{Client, Config, StlockLayer, StlockUser, TokenPair, User};
-use stlock_emulator::{Emulator, HashCost};
+use stlock_emulator::Emulator;
 use stlock_redis::{RedisStore, RedisStoreBuilder};
-use tokio::net::TcpListener;
+use stlock_test_support::emulator::emulator;
+use stlock_test_support::http::serve;
+use stlock_test_support::users::sign_up;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::users::sign_up;
 use super::within;
 
 /// The session cookies' names: auto-refresh's defaults, its cookies being `Secure` with
@@ -85,9 +86,7 @@ impl Replicas {
         store: impl Fn(RedisStoreBuilder) -> RedisStoreBuilder,
         config: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
     ) -> Self {
-        let emu = within(Emulator::builder().hash_cost(HashCost::Fast).start())
-            .await
-            .expect("emulator starts");
+        let emu = within(emulator()).await;
         let creds = emu.credentials();
         let config = config(
             Config::builder()
@@ -105,12 +104,9 @@ impl Replicas {
         for _ in 0..count {
             let redis = store(RedisStore::builder(url)).build().expect("a store");
             let auth = StlockLayer::from_client(client.clone())
-                .auto_refresh(AutoRefresh::cookies().store(redis.clone()));
+                .auto_refresh(AutoRefresh::cookies().store(redis.clone()).build().unwrap());
             let app = Router::new().route("/me", get(me)).route_layer(auth);
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            tokio::spawn(async move { axum::serve(listener, app).await });
-            bases.push(format!("http://{addr}"));
+            bases.push(serve(app).await);
             stores.push(redis);
         }
         Self {

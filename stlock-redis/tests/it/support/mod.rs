@@ -1,12 +1,11 @@
 //! A Redis server per test, the emulator with sessions whose access token has expired, and
-//! replicas of an app sharing both.
+//! replicas of an app sharing both; the emulator, users and the log capture are the workspace's
+//! shared fixtures (`stlock-test-support`).
 
 pub mod app;
-#[path = "../../../../tests/it/support/logs.rs"]
-pub mod logs;
 pub mod redis_server;
-#[path = "../../../../tests/it/support/users.rs"]
-pub mod users;
+
+pub use stlock_test_support::logs;
 
 use std::future::Future;
 use std::time::Duration;

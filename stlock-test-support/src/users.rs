@@ -1,4 +1,4 @@
-//! Users signed up at an STLock: shared with stlock-redis's tests (`#[path]`).
+//! Users signed up at an STLock.
 
 use stlock::{Client, Registration, TokenPair, User};
 

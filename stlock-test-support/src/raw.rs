@@ -64,6 +64,7 @@ impl RawServer {
         Self::start(Behaviour::EndlessBody).await
     }
 
+    /// The endpoint to configure a client with: this server, under `/base`.
     pub fn endpoint(&self) -> String {
         format!("http://{}/base", self.addr)
     }

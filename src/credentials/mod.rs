@@ -1,14 +1,23 @@
-//! Where a request carries its access token: the `Authorization` header or a named cookie.
+//! Credentials: where a request carries its access token ([`TokenSource`], [`TokenSources`]),
+//! the one reading of each source, and the verified-token cache that spares a repeat token its
+//! verification. The layer and auto-refresh both read credentials through this module.
+
+mod cache;
+mod cookie;
+mod header;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use http::HeaderMap;
 
-use http::{header, HeaderMap, HeaderValue};
-
-use crate::rejection::json_headers;
 use crate::token::MAX_TOKEN_LEN;
+
+pub use cache::DEFAULT_TOKEN_CACHE_CAPACITY;
+pub(crate) use cache::{Probe, TokenCache};
+pub(crate) use cookie::cookie_pairs;
+pub(crate) use header::bearer_bytes;
 
 /// A place a request may carry its access token. See
 /// [`StlockLayer::token_sources`](crate::StlockLayer::token_sources).
@@ -40,8 +49,8 @@ impl TokenSource {
     /// allocates nothing.
     pub(crate) fn read<'a>(&self, headers: &'a HeaderMap) -> Found<'a> {
         match self {
-            TokenSource::AuthorizationHeader => from_authorization(headers),
-            TokenSource::Cookie(name) => from_cookie(headers, name),
+            TokenSource::AuthorizationHeader => header::from_authorization(headers),
+            TokenSource::Cookie(name) => cookie::from_cookie(headers, name),
         }
     }
 }
@@ -56,30 +65,31 @@ impl fmt::Display for TokenSource {
 }
 
 /// The token sources of a layer, in order, shared by every request it sees (cloning is a
-/// reference count), with the answer to a request that has a token in none of them prepared
-/// once.
+/// reference count).
 ///
 /// Dereferences to the list; displays as a client reads it in a rejection: ``the
 /// `Authorization: Bearer` header or the `session` cookie``.
 ///
 /// ```
-/// use stlock::{TokenSource, TokenSources};
+/// use stlock::credentials::{TokenSource, TokenSources};
 ///
 /// let sources = TokenSources::new([TokenSource::AuthorizationHeader, TokenSource::cookie("session")]);
 /// assert_eq!(sources.len(), 2);
 /// assert_eq!(sources.to_string(), "the `Authorization: Bearer` header or the `session` cookie");
 /// ```
 #[derive(Clone)]
-pub struct TokenSources(Arc<Prepared>);
+pub struct TokenSources(Arc<Shared>);
 
-struct Prepared {
+struct Shared {
     list: Box<[TokenSource]>,
-    /// The JSON body of [`AuthError::MissingToken`](crate::AuthError::MissingToken).
-    missing_body: Bytes,
-    /// Its headers: the body's type and length, and a `Bearer` challenge when the
-    /// `Authorization` header is accepted.
-    missing_headers: HeaderMap,
+    /// The answer to a request with a token in none of the sources, which a flood of requests
+    /// without credentials asks for again and again: prepared once, by the rejection module,
+    /// which words it.
+    missing: OnceLock<PreparedAnswer>,
 }
+
+/// A rejection's body and headers, ready to be cloned into a response.
+pub(crate) type PreparedAnswer = (Bytes, HeaderMap);
 
 impl TokenSources {
     /// These sources, in order; an empty list is the default, the `Authorization` header.
@@ -88,26 +98,9 @@ impl TokenSources {
         if list.is_empty() {
             list.push(TokenSource::AuthorizationHeader);
         }
-        let detail = format!(
-            "authentication required: no access token in {}",
-            Listed(&list)
-        );
-        let missing_body: Bytes = serde_json::json!({ "detail": detail }).to_string().into();
-        // RFC 6750's challenge, for clients of the header; one with a cookie has no use for it.
-        let challenge = list
-            .iter()
-            .any(TokenSource::is_authorization_header)
-            .then(|| HeaderValue::from_static("Bearer"));
-        let mut missing_headers = json_headers(challenge);
-        // Prepared once, the length spares every rejection's server counting the body.
-        missing_headers.insert(
-            header::CONTENT_LENGTH,
-            HeaderValue::from(missing_body.len()),
-        );
-        Self(Arc::new(Prepared {
+        Self(Arc::new(Shared {
             list: list.into(),
-            missing_body,
-            missing_headers,
+            missing: OnceLock::new(),
         }))
     }
 
@@ -117,14 +110,12 @@ impl TokenSources {
         self.iter().any(TokenSource::is_authorization_header)
     }
 
-    /// The JSON body saying that none of them holds a token.
-    pub(crate) fn missing_body(&self) -> Bytes {
-        self.0.missing_body.clone()
-    }
-
-    /// The headers of the response saying so.
-    pub(crate) fn missing_headers(&self) -> &HeaderMap {
-        &self.0.missing_headers
+    /// The answer saying that none of them holds a token, prepared by `prepare` the first time.
+    pub(crate) fn missing_answer(
+        &self,
+        prepare: impl FnOnce() -> PreparedAnswer,
+    ) -> &PreparedAnswer {
+        self.0.missing.get_or_init(prepare)
     }
 }
 
@@ -151,18 +142,10 @@ impl fmt::Debug for TokenSources {
 }
 
 impl fmt::Display for TokenSources {
+    /// Sources as a client reads them: "A", "A or B", "A, B or C".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        Listed(self).fmt(f)
-    }
-}
-
-/// Sources as a client reads them: "A", "A or B", "A, B or C".
-struct Listed<'a>(&'a [TokenSource]);
-
-impl fmt::Display for Listed<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = self.0.len();
-        for (index, source) in self.0.iter().enumerate() {
+        let count = self.len();
+        for (index, source) in self.iter().enumerate() {
             match index {
                 0 => {}
                 _ if index + 1 == count => f.write_str(" or ")?,
@@ -200,137 +183,6 @@ pub(crate) fn find_token<'a>(
         }
     }
     (Found::Absent, 0)
-}
-
-/// The token candidate of the one `Authorization` header, for a lookup in the verified-token
-/// cache: the header read exactly as [`TokenSource::read`] reads it (one header, the size limit,
-/// the scheme), but for the checks of the token's own bytes — visible ASCII, not empty, no
-/// space — which equality with a token verified before already proves. `None` for anything
-/// that is not such a candidate; the request then goes the long way, and gets its answer there.
-pub(crate) fn bearer_bytes(headers: &HeaderMap) -> Option<&[u8]> {
-    after_bearer(authorization_value(headers).ok()??)
-}
-
-/// The one `Authorization` header, if it is within the size limit.
-fn authorization_value(headers: &HeaderMap) -> Result<Option<&[u8]>, &'static str> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err("more than one Authorization header");
-    }
-    if value.len() > MAX_HEADER_LEN {
-        return Err("the Authorization header is too large");
-    }
-    Ok(Some(value.as_bytes()))
-}
-
-/// What follows the `Bearer` scheme (in any case) and its spaces, up to the trailing spaces;
-/// `None` for another scheme, which is no bearer token (other middleware may want it).
-fn after_bearer(value: &[u8]) -> Option<&[u8]> {
-    let value = value.trim_ascii();
-    let (scheme, rest) = match memchr::memchr(b' ', value) {
-        Some(space) => (&value[..space], &value[space + 1..]),
-        None => (value, &b""[..]),
-    };
-    scheme
-        .eq_ignore_ascii_case(b"bearer")
-        .then(|| rest.trim_ascii_start())
-}
-
-fn from_authorization(headers: &HeaderMap) -> Found<'_> {
-    let value = match authorization_value(headers) {
-        Ok(Some(value)) => value,
-        Ok(None) => return Found::Absent,
-        Err(reason) => return Found::Malformed(reason),
-    };
-    // A header value holds no control character but tab (`http` refuses them), so visible
-    // ASCII is ASCII: checked a word at a time, as the header is a token long and read on every
-    // request.
-    if !value.is_ascii() {
-        return Found::Malformed("the Authorization header is not visible ASCII");
-    }
-    let Some(token) = after_bearer(value) else {
-        return Found::Absent;
-    };
-    let spaced = memchr::memchr2(b' ', b'\t', token).is_some();
-    match std::str::from_utf8(token) {
-        Ok("") => Found::Malformed("the Bearer scheme is not followed by a token"),
-        _ if spaced => Found::Malformed("the bearer token contains spaces"),
-        Ok(token) => Found::Token(token),
-        // ASCII, checked above.
-        Err(_) => Found::Malformed("the Authorization header is not visible ASCII"),
-    }
-}
-
-fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Found<'a> {
-    let mut found = None;
-    for value in headers.get_all(header::COOKIE) {
-        if value.len() > MAX_HEADER_LEN {
-            return Found::Malformed("the Cookie header is too large");
-        }
-        for cookie in cookie_pairs(value.as_bytes()) {
-            let (true, Some(value)) = (cookie.name == name.as_bytes(), cookie.value) else {
-                continue;
-            };
-            // Two cookies of one name: a sibling subdomain may have planted one (cookie
-            // tossing), and nothing tells which is genuine. Refused, as two headers are.
-            if found.is_some() {
-                return Found::Malformed("the token cookie is sent more than once");
-            }
-            found = Some(trim_quotes(value));
-        }
-    }
-    match found.map(std::str::from_utf8) {
-        None => Found::Absent,
-        Some(Ok("")) => Found::Malformed("the token cookie is empty"),
-        Some(Ok(token)) if token.bytes().all(|b| b.is_ascii_graphic()) => Found::Token(token),
-        Some(_) => Found::Malformed("the token cookie is not visible ASCII"),
-    }
-}
-
-/// One `name=value` pair of a `Cookie` header, trimmed.
-pub(crate) struct CookiePair<'a> {
-    /// The whole pair, as sent.
-    pub(crate) pair: &'a [u8],
-    /// What comes before `=` (the whole pair when there is none).
-    pub(crate) name: &'a [u8],
-    /// What comes after `=`, if there is one.
-    pub(crate) value: Option<&'a [u8]>,
-}
-
-/// The pairs of one `Cookie` header value, empty ones skipped. Read as bytes: the site's other
-/// cookies may hold anything (browsers send UTF-8 as it is), and must not keep the user from
-/// signing in; only the token's cookie is checked, by whoever reads it.
-pub(crate) fn cookie_pairs(value: &[u8]) -> impl Iterator<Item = CookiePair<'_>> {
-    value
-        .split(|&b| b == b';')
-        .map(<[u8]>::trim_ascii)
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => CookiePair {
-                pair,
-                name: &pair[..eq],
-                value: Some(&pair[eq + 1..]),
-            },
-            None => CookiePair {
-                pair,
-                name: pair,
-                value: None,
-            },
-        })
-}
-
-/// A cookie value may be quoted (RFC 6265 §4.1.1).
-fn trim_quotes(mut value: &[u8]) -> &[u8] {
-    while let [b'"', rest @ ..] = value {
-        value = rest;
-    }
-    while let [rest @ .., b'"'] = value {
-        value = rest;
-    }
-    value
 }
 
 #[cfg(test)]

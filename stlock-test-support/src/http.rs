@@ -24,13 +24,18 @@ pub fn http() -> reqwest::Client {
 /// An answer read whole: status, headers, body as text and as JSON (`Null` if it is not JSON).
 #[derive(Debug)]
 pub struct Answer {
+    /// The status.
     pub status: StatusCode,
+    /// Every header.
     pub headers: HeaderMap,
+    /// The body, as text.
     pub text: String,
+    /// The body, as JSON; `Null` if it is not JSON.
     pub json: Value,
 }
 
 impl Answer {
+    /// Reads `response` to its end.
     pub async fn read(response: reqwest::Response) -> Self {
         let status = response.status();
         let headers = response.headers().clone();
@@ -44,12 +49,14 @@ impl Answer {
         }
     }
 
+    /// The value of the header `name`, if there is one (the first, if several).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .get(name)
             .map(|v| v.to_str().expect("ASCII header"))
     }
 
+    /// The `detail` of a JSON error; the test fails if there is none.
     pub fn detail(&self) -> &str {
         self.json["detail"]
             .as_str()

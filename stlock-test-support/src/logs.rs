@@ -1,5 +1,4 @@
-//! What `tracing` writes on this thread while a test looks, captured as text. Shared with
-//! stlock-redis's tests (`#[path]`).
+//! What `tracing` writes on this thread while a test looks, captured as text.
 //!
 //! One subscriber, installed once for the whole process, routes each event to the capture of
 //! the thread it happens on, if any. Not a subscriber per test (`with_default`): with tests on
@@ -91,6 +90,7 @@ pub struct Capture {
 }
 
 impl Capture {
+    /// Starts capturing what is logged at `level` and above on this thread.
     pub fn start(level: Level) -> Self {
         install();
         let buffer = Buffer::default();
@@ -112,7 +112,6 @@ impl Drop for Capture {
 
 /// Runs `work` on this thread, and returns its result and every line logged meanwhile at
 /// `level` and above: by `tracing`, and by the `log` crate through the bridge.
-#[allow(dead_code)] // stlock-redis's tests, which share this file, capture with `Capture`.
 pub fn capture<T>(level: Level, work: impl FnOnce() -> T) -> (T, String) {
     let capture = Capture::start(level);
     let out = work();

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
-use crate::token::unix_now;
-use crate::{Claims, DecodeError};
+use crate::token::{unix_now, Claims, DecodeError};
 
-/// How many verified tokens a layer remembers by default.
+/// How many verified tokens a layer remembers by default (see
+/// [`StlockLayer::token_cache`](crate::layer::StlockLayer::token_cache)).
 pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 4096;
 
 /// Verified access tokens and their claims, in a fixed table of slots.

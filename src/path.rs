@@ -11,29 +11,44 @@ use percent_encoding::percent_decode;
 /// Each of these would let a path be judged as one thing and served as another: the service
 /// compares paths segment by segment as they are sent, while the handler sees them
 /// percent-decoded and may resolve `..` or split on a decoded `/`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PathError {
     /// A `.` or `..` segment, plain or percent-encoded (`%2e%2e`).
-    #[error("the path holds a `.` or `..` segment")]
     DotSegment,
     /// An encoded `/` (`%2F`), which would be one segment to the service and two to a handler
     /// that splits the decoded path.
-    #[error("the path holds an encoded `/`")]
     EncodedSlash,
     /// An encoded `?` or `#`, which the service would take for the start of a query or fragment.
-    #[error("the path holds an encoded `?` or `#`")]
     EncodedDelimiter,
     /// A control character, encoded or not.
-    #[error("the path holds a control character")]
     ControlCharacter,
     /// Bytes that are not UTF-8 once percent-decoded.
-    #[error("the path is not UTF-8 once percent-decoded")]
     NotUtf8,
     /// The service itself refused to check this method and path (it answered 422).
-    #[error("the STLock service cannot check this method and path")]
     Refused,
 }
+
+/// The wording of each [`PathError`], once (see the `wording` module).
+macro_rules! path_error_wording {
+    ($then:path) => {
+        $then! { $crate::path::PathError;
+            $crate::path::PathError::DotSegment => "the path holds a `.` or `..` segment",
+            $crate::path::PathError::EncodedSlash => "the path holds an encoded `/`",
+            $crate::path::PathError::EncodedDelimiter => "the path holds an encoded `?` or `#`",
+            $crate::path::PathError::ControlCharacter => "the path holds a control character",
+            $crate::path::PathError::NotUtf8 => "the path is not UTF-8 once percent-decoded",
+            $crate::path::PathError::Refused =>
+                "the STLock service cannot check this method and path",
+        }
+    };
+}
+
+pub(crate) use path_error_wording;
+
+path_error_wording!(crate::wording::display_wording);
+
+impl std::error::Error for PathError {}
 
 /// The path a grant check judges: `path` (a request's path, as it arrives, without the query)
 /// percent-decoded once, as axum's `Path` extractor decodes it, after refusing whatever would make
