@@ -6,14 +6,15 @@
 //! ```sh
 //! cargo bench --bench instructions --no-run
 //! bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
-//! for work in bare request decode layer refresh cached missing garbage \
+//! for work in bare request decode decode_rotated layer refresh cached missing garbage \
 //!     router_no_auth router_noop_layer router_fresh router_cached router_missing; do for n in 1000 2000; do
 //!   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$work" "$n" 2>&1 | grep Collected
 //! done; done
 //! ```
 //!
 //! The difference between the two counts of one kind of work, divided by 1000, is its cost per
-//! call; start-up cancels out. The `router_*` kinds are `perf/`'s `request` and `reject` apps:
+//! call; start-up cancels out. `decode_rotated` decodes the same token with a decoder whose
+//! current secret is another, the token's being kept for a rotation (one more HMAC). The `router_*` kinds are `perf/`'s `request` and `reject` apps:
 //! an axum `Router` with the layer on its route and a handler taking `StlockUser` (`router_fresh`
 //! with the cache off, so that every request is verified); `router_noop_layer` is the app
 //! without authentication with a layer that does nothing on its route, what axum charges for
@@ -29,7 +30,7 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use forge::{access_token, call_ready, config_for};
+use forge::{access_token, call_ready, config_for, OWNER, POOL, SECRET};
 use http::{header, HeaderValue, Request, Response};
 use stlock::refresh::AutoRefresh;
 use stlock::{Client, StlockLayer, StlockUser};
@@ -39,7 +40,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(work), Some(times)) = (args.next(), args.next()) else {
         eprintln!(
-            "usage: instructions bare|request|decode|layer|refresh|cached|missing|garbage\
+            "usage: instructions bare|request|decode|decode_rotated|layer|refresh|cached|missing|garbage\
              |router_no_auth|router_noop_layer|router_fresh|router_cached|router_missing TIMES"
         );
         std::process::exit(2);
@@ -47,6 +48,16 @@ fn main() {
     let times: usize = times.parse().unwrap_or(0);
     let client = Client::new(config_for("http://127.0.0.1:1")).expect("a client");
     let token = access_token();
+    let rotating = stlock::Config::builder()
+        .endpoint("http://127.0.0.1:1")
+        .user_pool_id(POOL)
+        .owner_id(OWNER)
+        .api_key("key")
+        .jwt_secret("the-secret-the-service-signs-with-now")
+        .extra_jwt_secrets([SECRET])
+        .build()
+        .expect("a valid configuration");
+    let rotating = Client::new(rotating).expect("a client");
     let bearer = HeaderValue::from_str(&format!("Bearer {token}")).expect("ASCII");
     let request_with = |authorization: Option<&HeaderValue>| {
         let mut request = Request::new(Body::empty());
@@ -100,6 +111,7 @@ fn main() {
         match work.as_str() {
             "request" => drop(black_box(request())),
             "decode" => drop(black_box(client.decode(black_box(&token)))),
+            "decode_rotated" => drop(black_box(rotating.decode(black_box(&token)))),
             "layer" => drop(black_box(call_ready(&mut layered, request()))),
             "refresh" => drop(black_box(call_ready(&mut refreshing, request()))),
             "cached" => drop(black_box(call_ready(&mut cached, request()))),

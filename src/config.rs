@@ -27,6 +27,9 @@ pub mod env {
     pub const API_KEY: &str = "STLOCK_API_KEY";
     /// The pool's HS256 signing secret, used to verify tokens locally.
     pub const JWT_SECRET: &str = "STLOCK_JWT_SECRET";
+    /// Optional: earlier secrets of the pool, still accepted during a rotation, comma-separated
+    /// (see [`ConfigBuilder::extra_jwt_secrets`](super::ConfigBuilder::extra_jwt_secrets)).
+    pub const JWT_EXTRA_SECRETS: &str = "STLOCK_JWT_EXTRA_SECRETS";
 }
 
 /// Everything stlock needs to talk to one STLock user pool and to verify its tokens.
@@ -57,6 +60,7 @@ pub struct Config {
     owner_id: String,
     api_key: Secret,
     jwt_secret: Secret,
+    extra_jwt_secrets: Vec<Secret>,
     timeout: Duration,
     leeway: Duration,
     algorithms: Vec<Algorithm>,
@@ -68,8 +72,8 @@ impl Config {
         ConfigBuilder::default()
     }
 
-    /// Reads the five `STLOCK_*` variables (see [`env`](mod@env)); timeout, leeway and algorithms keep
-    /// their defaults.
+    /// Reads the five `STLOCK_*` variables, and `STLOCK_JWT_EXTRA_SECRETS` when it is set (see
+    /// [`env`](mod@env)); timeout, leeway and algorithms keep their defaults.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(std::env::var)
     }
@@ -82,12 +86,19 @@ impl Config {
             Err(std::env::VarError::NotPresent) => Err(ConfigError::Missing(name)),
             Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode(name)),
         };
+        let extra = match read(env::JWT_EXTRA_SECRETS) {
+            Ok(list) => list,
+            Err(ConfigError::Missing(_)) => String::new(),
+            Err(error) => return Err(error),
+        };
         Config::builder()
             .endpoint(read(env::ENDPOINT)?)
             .user_pool_id(read(env::USER_POOL_ID)?)
             .owner_id(read(env::OWNER_ID)?)
             .api_key(read(env::API_KEY)?)
             .jwt_secret(read(env::JWT_SECRET)?)
+            // Empty items (a trailing comma, an empty variable) are no secret.
+            .extra_jwt_secrets(extra.split(',').map(str::trim).filter(|s| !s.is_empty()))
             .build()
     }
 
@@ -114,6 +125,11 @@ impl Config {
     /// The pool's token signing secret.
     pub fn jwt_secret(&self) -> &Secret {
         &self.jwt_secret
+    }
+
+    /// Earlier secrets of the pool, still accepted during a rotation, in order.
+    pub fn extra_jwt_secrets(&self) -> &[Secret] {
+        &self.extra_jwt_secrets
     }
 
     /// Time allowed for one call to the service.
@@ -178,6 +194,7 @@ pub struct ConfigBuilder {
     owner_id: Option<String>,
     api_key: Option<Secret>,
     jwt_secret: Option<Secret>,
+    extra_jwt_secrets: Vec<Secret>,
     timeout: Option<Duration>,
     leeway: Option<Duration>,
     algorithms: Option<Vec<Algorithm>>,
@@ -249,6 +266,20 @@ impl ConfigBuilder {
         self
     }
 
+    /// Other secrets whose tokens are still accepted, for a rotation of the pool's secret
+    /// without signing anyone out: add the new secret here on every replica, rotate at the
+    /// service, make it [`jwt_secret`](Self::jwt_secret), and drop the old one from this list
+    /// once the tokens it signed have expired (the README has the runbook). A token signed with
+    /// `jwt_secret` costs what it costs without these; one signed with another costs one more
+    /// HMAC per secret tried before it. Each is at least [`MIN_JWT_SECRET_LEN`] bytes.
+    pub fn extra_jwt_secrets<S: Into<Secret>>(
+        mut self,
+        secrets: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.extra_jwt_secrets = secrets.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Time allowed for one call to the service (default [`DEFAULT_TIMEOUT`]); must not be zero.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -295,6 +326,14 @@ impl ConfigBuilder {
             });
         }
 
+        if let Some(short) = self
+            .extra_jwt_secrets
+            .iter()
+            .find(|secret| secret.len() < MIN_JWT_SECRET_LEN)
+        {
+            return Err(ConfigError::JwtSecretTooShort { len: short.len() });
+        }
+
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
             return Err(ConfigError::ZeroTimeout);
@@ -315,6 +354,7 @@ impl ConfigBuilder {
             owner_id,
             api_key,
             jwt_secret,
+            extra_jwt_secrets: self.extra_jwt_secrets,
             timeout,
             leeway,
             algorithms,
@@ -523,6 +563,25 @@ mod tests {
         let config = Config::from_lookup(lookup(&vars)).unwrap();
         assert_eq!(config.owner_id(), OWNER);
         assert_eq!(config.api_key().expose(), "key");
+
+        assert!(config.extra_jwt_secrets().is_empty());
+        let old = "an-earlier-secret-of-at-least-32-bytes";
+        let older = "an-older-secret-of-at-least-32-bytes!!";
+        let both = format!("{old}, {older},");
+        vars.insert(env::JWT_EXTRA_SECRETS, Box::leak(both.into_boxed_str()));
+        let config = Config::from_lookup(lookup(&vars)).unwrap();
+        let extra: Vec<_> = config
+            .extra_jwt_secrets()
+            .iter()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(extra, [old, older]);
+        vars.insert(env::JWT_EXTRA_SECRETS, "too-short");
+        assert!(matches!(
+            Config::from_lookup(lookup(&vars)),
+            Err(ConfigError::JwtSecretTooShort { len: 9 })
+        ));
+        vars.remove(env::JWT_EXTRA_SECRETS);
 
         vars.remove(env::JWT_SECRET);
         let err = Config::from_lookup(lookup(&vars)).unwrap_err();

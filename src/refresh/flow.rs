@@ -15,7 +15,7 @@ use crate::client::{Client, Error, Refusal};
 use crate::credentials::{cookie_pairs, Found, Probe, TokenCache, TokenSource, TokenSources};
 use crate::extract::StlockUser;
 use crate::rejection::AuthError;
-use crate::token::{Claims, DecodeError, TokenPair, TokenType};
+use crate::token::{Claims, DecodeError, TokenDecoder, TokenPair, TokenType};
 
 /// Auto-refresh as one layer applies it: its settings, its client, and where its tokens are.
 pub(crate) struct Refresher {
@@ -358,7 +358,7 @@ impl Refresher {
         if settled.bound_to == due.binding {
             return match self.admit(&pair) {
                 Some(admitted) => admitted,
-                None => self.unavailable(*due, Arc::new(UnverifiableRenewal)),
+                None => self.unverifiable(&pair),
             };
         }
         if due.binding == Binding::none() {
@@ -463,6 +463,37 @@ impl Refresher {
         let decoder = self.client.decoder();
         let access = decoder.decode_access(&pair.access_token).ok()?;
         let refresh = decoder.decode_refresh(&pair.refresh_token).ok()?;
+        let (hand_over, attach) = self.hand_out(pair, refresh.exp)?;
+        let user = StlockUser::renewed(access, &self.sources, self.renewed_in, &pair.access_token);
+        Some(Renewal::Admitted(
+            user,
+            Some(Box::new(Renewed { hand_over, attach })),
+        ))
+    }
+
+    /// A pair the service issued that this app cannot verify: its secret was rotated at the
+    /// service before the app accepted the new one (see `ConfigBuilder::extra_jwt_secrets`).
+    /// The old refresh token is spent, so dropping the pair would end the session once the grace
+    /// window closes: it goes to the client, unverified and unused here, with a 503, so that the
+    /// session goes on once the app accepts the new secret.
+    fn unverifiable(&self, pair: &TokenPair) -> Renewal {
+        tracing::error!(
+            "the STLock service issued tokens that do not verify with the configured pool and \
+             secret (was the pool's secret rotated before the app accepted the new one?): the \
+             request is refused with 503 and the new pair handed to the client unverified"
+        );
+        let attach = TokenDecoder::unverified_expiry(&pair.refresh_token)
+            .and_then(|exp| self.hand_out(pair, exp))
+            .map(|(_, attach)| attach);
+        Renewal::Refused(
+            AuthError::RefreshUnavailable(Arc::new(UnverifiableRenewal)),
+            attach,
+        )
+    }
+
+    /// The headers that hand `pair` to the handler and to the client, its refresh token
+    /// expiring at `refresh_exp`.
+    fn hand_out(&self, pair: &TokenPair, refresh_exp: u64) -> Option<(HandOver, Attach)> {
         let sensitive = |token: &str| {
             let mut value = HeaderValue::from_str(token).ok()?;
             value.set_sensitive(true);
@@ -477,7 +508,7 @@ impl Refresher {
                         pair.refresh_token.clone(),
                     ),
                 };
-                let attach = Attach::Cookies(cookies.set(pair, refresh.exp));
+                let attach = Attach::Cookies(cookies.set(pair, refresh_exp));
                 (hand_over, attach)
             }
             Mode::Headers { refresh: name } => {
@@ -494,11 +525,7 @@ impl Refresher {
                 (hand_over, attach)
             }
         };
-        let user = StlockUser::renewed(access, &self.sources, self.renewed_in, &pair.access_token);
-        Some(Renewal::Admitted(
-            user,
-            Some(Box::new(Renewed { hand_over, attach })),
-        ))
+        Some((hand_over, attach))
     }
 
     /// The service could not renew the token: the request goes on with the old one while the

@@ -40,7 +40,9 @@ use crate::config::{Algorithm, Config};
 /// ```
 pub struct TokenDecoder {
     /// The accepted algorithms, each with its HMAC key (the secret's pads hashed once).
-    keys: Box<[(Algorithm, hmac::Key)]>,
+    /// Per accepted algorithm, the key of each accepted secret: the one the service signs with
+    /// now first, then those still accepted during a rotation.
+    keys: Box<[(Algorithm, Box<[hmac::Key]>)]>,
     /// The base64url of the headers the service writes, `{"typ":"JWT","alg":…}` in either key
     /// order, one per accepted algorithm: a token carrying one of these exact bytes needs its
     /// header neither decoded nor parsed, since they can only mean that algorithm and nothing
@@ -133,8 +135,11 @@ const TAG_ROOM: usize =
 impl TokenDecoder {
     /// Prepares the keys of `config`'s algorithms.
     pub fn new(config: &Config) -> Self {
-        let secret = config.jwt_secret().expose().as_bytes();
-        let keys: Box<[(Algorithm, hmac::Key)]> = config
+        let secrets: Vec<&[u8]> = std::iter::once(config.jwt_secret())
+            .chain(config.extra_jwt_secrets())
+            .map(|secret| secret.expose().as_bytes())
+            .collect();
+        let keys: Box<[(Algorithm, Box<[hmac::Key]>)]> = config
             .algorithms()
             .iter()
             .map(|&alg| {
@@ -143,7 +148,8 @@ impl TokenDecoder {
                     Algorithm::HS384 => hmac::HMAC_SHA384,
                     Algorithm::HS512 => hmac::HMAC_SHA512,
                 };
-                (alg, hmac::Key::new(hmac, secret))
+                let keys = secrets.iter().map(|secret| hmac::Key::new(hmac, secret));
+                (alg, keys.collect())
             })
             .collect();
         let known_headers = keys
@@ -224,12 +230,12 @@ impl TokenDecoder {
         let middle_dot = memchr::memrchr(b'.', message.as_bytes()).ok_or_else(shapeless)?;
         let (header, payload) = (&message[..middle_dot], &message[middle_dot + 1..]);
 
-        let (key, critical) = match self
+        let (keys, critical) = match self
             .known_headers
             .iter()
             .find(|(known, _)| **known == *header)
         {
-            Some(&(_, index)) => (&self.keys[index].1, false),
+            Some(&(_, index)) => (&*self.keys[index].1, false),
             None => self.read_header(header).map_err(|error| match error {
                 DecodeError::Malformed => shapeless(),
                 refused => refused,
@@ -240,7 +246,14 @@ impl TokenDecoder {
         // canonical base64url cannot be the service's: a bad signature, as a mismatch is.
         let mut tag = [0u8; TAG_ROOM];
         let tag = decode_within(signature, &mut tag).ok_or(DecodeError::BadSignature)?;
-        hmac::verify(key, message.as_bytes(), tag).map_err(|_| DecodeError::BadSignature)?;
+        // The current secret first: a token it signed costs one HMAC, one signed with a secret
+        // kept for a rotation one more per secret tried before it.
+        if !keys
+            .iter()
+            .any(|key| hmac::verify(key, message.as_bytes(), tag).is_ok())
+        {
+            return Err(DecodeError::BadSignature);
+        }
 
         let mut room = [0u8; CLAIMS_ROOM];
         let claims_json = decode_into(payload, &mut room).ok_or(DecodeError::Malformed)?;
@@ -276,20 +289,34 @@ impl TokenDecoder {
         Ok(claims.into_owned())
     }
 
+    /// The `exp` a token claims, read without verifying anything: only for scheduling what does
+    /// not trust the token (how long a cookie that carries it may live), never for a decision.
+    pub(crate) fn unverified_expiry(token: &str) -> Option<u64> {
+        #[derive(Deserialize)]
+        struct JustExp {
+            exp: u64,
+        }
+        let payload = token.split('.').nth(1)?;
+        let json = URL_SAFE_NO_PAD.decode_to_vec(payload).ok()?;
+        serde_json::from_slice::<JustExp>(&json)
+            .ok()
+            .map(|claims| claims.exp)
+    }
+
     /// The key a header other than the service's usual ones calls for, and whether it lists
     /// critical extensions; `Malformed` when it cannot be read.
-    fn read_header(&self, header: &str) -> Result<(&hmac::Key, bool), DecodeError> {
+    fn read_header(&self, header: &str) -> Result<(&[hmac::Key], bool), DecodeError> {
         let mut room = [0u8; HEADER_ROOM];
         let json = decode_into(header, &mut room).ok_or(DecodeError::Malformed)?;
         let header: Header<'_> =
             serde_json::from_slice(&json).map_err(|_| DecodeError::Malformed)?;
         let alg = Algorithm::from_name(&header.alg).ok_or(DecodeError::DisallowedAlgorithm)?;
-        let key = self
+        let keys = self
             .keys
             .iter()
-            .find_map(|(accepted, key)| (*accepted == alg).then_some(key))
+            .find_map(|(accepted, keys)| (*accepted == alg).then_some(&**keys))
             .ok_or(DecodeError::DisallowedAlgorithm)?;
-        Ok((key, header.crit.is_some()))
+        Ok((keys, header.crit.is_some()))
     }
 
     /// Why a token whose shape or header could not be read is refused: an algorithm that is not
@@ -420,6 +447,40 @@ mod tests {
         let expected = claims(TokenType::Access);
         let token = sign(&expected, Algorithm::HS256, SECRET);
         assert_eq!(decoder().decode_access(&token), Ok(expected));
+    }
+
+    #[test]
+    fn tokens_of_every_accepted_secret_verify_and_others_do_not() {
+        let (new, old) = (
+            "a-new-secret-of-at-least-32-bytes!",
+            "an-old-secret-of-at-least-32-bytes",
+        );
+        let rotating = |extra: &[&str]| {
+            let config = Config::builder()
+                .endpoint("http://127.0.0.1:1")
+                .user_pool_id(POOL)
+                .owner_id(OWNER)
+                .api_key("key")
+                .jwt_secret(new)
+                .extra_jwt_secrets(extra.iter().copied())
+                .build()
+                .unwrap();
+            TokenDecoder::new(&config)
+        };
+        let expected = claims(TokenType::Access);
+        let by_new = sign(&expected, Algorithm::HS256, new);
+        let by_old = sign(&expected, Algorithm::HS256, old);
+        let by_other = sign(&expected, Algorithm::HS256, SECRET);
+        let during = rotating(&[old]);
+        assert_eq!(during.decode_access(&by_new), Ok(expected.clone()));
+        assert_eq!(during.decode_access(&by_old), Ok(expected.clone()));
+        assert_eq!(
+            during.decode_access(&by_other),
+            Err(DecodeError::BadSignature)
+        );
+        let after = rotating(&[]);
+        assert_eq!(after.decode_access(&by_new), Ok(expected));
+        assert_eq!(after.decode_access(&by_old), Err(DecodeError::BadSignature));
     }
 
     #[test]

@@ -8,16 +8,19 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
 use http::StatusCode;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::counts::Counts;
 use crate::error::{AdminError, ApiError};
 use crate::extract::{Caller, FromObject, JsonBody};
+use crate::fields::StringFields;
 use crate::policy::{self, NewPolicy, Policy};
 use crate::server::json_response;
 use crate::state::{self, StoredPolicy, UserRecord};
 use crate::App;
-use stlock::{User, UserStatus};
+use stlock::config::MIN_JWT_SECRET_LEN;
+use stlock::{Secret, User, UserStatus};
 
 impl state::State {
     pub(crate) fn create_policy(
@@ -141,6 +144,25 @@ impl state::State {
         Ok(())
     }
 
+    /// Makes `secret` the pool's signing secret at `now`; tokens signed with an earlier one
+    /// stay valid until they expire (see [`PoolKeys::rotate`](crate::tokens::PoolKeys::rotate)).
+    /// The pool is looked up first, then the secret's length.
+    pub(crate) fn rotate_jwt_secret(
+        &self,
+        pool_id: &str,
+        secret: &Secret,
+        now: u64,
+    ) -> Result<(), AdminError> {
+        let pool = self.pool(pool_id)?;
+        if secret.len() < MIN_JWT_SECRET_LEN {
+            return Err(AdminError::JwtSecretTooShort);
+        }
+        pool.shared
+            .keys_mut()
+            .rotate(secret, now, self.longest_ttl());
+        Ok(())
+    }
+
     pub(crate) fn counts(&self, pool_id: &str) -> Result<Counts, AdminError> {
         Ok(self.pool(pool_id)?.shared.counters.snapshot())
     }
@@ -191,6 +213,7 @@ pub(crate) fn admin_api() -> Router<Arc<App>> {
             post(unblock_user),
         )
         .route(&format!("{POOL}/counts"), get(counts).delete(reset_counts))
+        .route(&format!("{POOL}/jwt-secret"), put(rotate_jwt_secret))
 }
 
 /// The state, locked, once the caller is known to own the pool: a pool of another owner is
@@ -215,6 +238,14 @@ impl FromObject for NewPolicy {
             .map_err(|err| AdminError::InvalidPolicy(err.to_string()).into())
     }
 }
+
+/// `PUT /jwt-secret`.
+#[derive(Deserialize)]
+struct JwtSecretBody {
+    jwt_secret: String,
+}
+
+impl StringFields for JwtSecretBody {}
 
 async fn create_policy(
     State(app): State<Arc<App>>,
@@ -324,4 +355,18 @@ async fn reset_counts(
 ) -> ApiResult {
     owned_state(&app, &caller, &pool_id)?.reset_counts(&pool_id)?;
     Ok(json_response(StatusCode::OK, &Counts::default()))
+}
+
+async fn rotate_jwt_secret(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(pool_id): Path<String>,
+    JsonBody(body): JsonBody<JwtSecretBody>,
+) -> ApiResult {
+    let secret = Secret::new(body.jwt_secret);
+    owned_state(&app, &caller, &pool_id)?.rotate_jwt_secret(&pool_id, &secret, app.clock.now())?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "detail": "jwt secret rotated" }),
+    ))
 }

@@ -60,6 +60,10 @@ pub enum AdminError {
     /// a bad path pattern. The text says which.
     #[error("invalid policy: {0}")]
     InvalidPolicy(String),
+    /// A new signing secret shorter than [`MIN_JWT_SECRET_LEN`](stlock::config::MIN_JWT_SECRET_LEN)
+    /// bytes (32), which `stlock::Config` would refuse too.
+    #[error("jwt_secret must be at least {min} bytes", min = stlock::config::MIN_JWT_SECRET_LEN)]
+    JwtSecretTooShort,
 }
 
 /// The field whose value is already used by another user of the pool.
@@ -138,7 +142,8 @@ impl ApiError {
             | ApiError::DuplicateHeader(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Invalid(_) | ApiError::Admin(AdminError::InvalidPolicy(_)) => {
+            ApiError::Invalid(_)
+            | ApiError::Admin(AdminError::InvalidPolicy(_) | AdminError::JwtSecretTooShort) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::MissingApiKey

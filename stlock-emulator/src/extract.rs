@@ -103,7 +103,7 @@ fn authenticate(
         .lock()
         .token_pool(&pool_id)
         .ok_or(ApiError::InvalidToken)?;
-    let claims = tokens::verify(token, pool.keys.decoding(), expected, app.clock.now())?;
+    let claims = tokens::verify(token, &pool.keys(), expected, app.clock.now())?;
     caller.must_be(&claims.owner_sub)?;
     Ok((claims, pool))
 }

@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rand::RngCore as _;
+use stlock::Secret;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -445,6 +446,49 @@ impl Emulator {
     /// free again.
     pub fn delete_user(&self, user_pool_id: &str, user_id: &str) -> Result<(), AdminError> {
         self.app.lock().delete_user(user_pool_id, user_id)
+    }
+
+    /// Replaces the pool's signing secret (`PUT /api/v0/admin/pools/{pool}/jwt-secret`). New
+    /// tokens (login, refresh) are signed with `secret`; tokens signed with an earlier secret
+    /// of the pool stay valid at the emulator until they expire: such a refresh token still
+    /// refreshes (into a pair signed with `secret`) and logs out, such an access token still
+    /// checks grants. The emulator tries the current secret first.
+    ///
+    /// Errors: [`AdminError::UnknownPool`], then [`AdminError::JwtSecretTooShort`] for a secret
+    /// under [`MIN_JWT_SECRET_LEN`](stlock::config::MIN_JWT_SECRET_LEN) bytes. The handle's
+    /// [`credentials`](Self::credentials) and [`config`](Self::config) keep the secret the pool
+    /// started with: build the configuration with the new one yourself.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use stlock::{Client, Registration, Secret, TokenDecoder};
+    /// use stlock_emulator::{AdminError, Credentials, Emulator, HashCost};
+    ///
+    /// let emulator = Emulator::builder().hash_cost(HashCost::Fast).start().await?;
+    /// let client = Client::new(emulator.config())?;
+    /// client.register(&Registration::new("bob", "bob@example.com", "79222222222", "pw")).await?;
+    /// let before = client.login("bob", "pw").await?;
+    ///
+    /// let pool = &emulator.credentials().user_pool_id;
+    /// let new_secret = Secret::new("b".repeat(64));
+    /// emulator.rotate_jwt_secret(pool, new_secret.clone())?;
+    ///
+    /// // The refresh token signed with the old secret still works; the new pair is signed
+    /// // with the new secret only.
+    /// let after = client.refresh(&before.refresh_token).await?;
+    /// let rotated = Credentials { jwt_secret: new_secret, ..emulator.credentials().clone() };
+    /// assert!(TokenDecoder::new(&rotated.config()?).decode_access(&after.access_token).is_ok());
+    /// assert!(TokenDecoder::new(&emulator.config()).decode_access(&after.access_token).is_err());
+    ///
+    /// let short = emulator.rotate_jwt_secret(pool, Secret::new("too short"));
+    /// assert_eq!(short, Err(AdminError::JwtSecretTooShort));
+    /// # Ok(()) }
+    /// ```
+    pub fn rotate_jwt_secret(&self, user_pool_id: &str, secret: Secret) -> Result<(), AdminError> {
+        self.app
+            .lock()
+            .rotate_jwt_secret(user_pool_id, &secret, self.app.clock.now())
     }
 
     /// How many calls of each kind of the user API reached the pool since it was created or

@@ -5,7 +5,7 @@
 //! between two lock sections, and the second section re-checks what the first one saw.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use subtle::ConstantTimeEq;
 
@@ -50,8 +50,21 @@ pub(crate) struct Pool {
 /// What requests take out of the lock: the pool's keys, to verify a token with (no copy of
 /// the key is made), and the counters its calls are counted in.
 pub(crate) struct PoolShared {
-    pub(crate) keys: PoolKeys,
+    /// Behind a lock of their own, since a rotation replaces them while requests that took
+    /// the pool out of the state's lock may be verifying a token with them.
+    keys: RwLock<PoolKeys>,
     pub(crate) counters: Counters,
+}
+
+impl PoolShared {
+    pub(crate) fn keys(&self) -> RwLockReadGuard<'_, PoolKeys> {
+        // Nothing panics while holding it; the keys are whole either way.
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn keys_mut(&self) -> RwLockWriteGuard<'_, PoolKeys> {
+        self.keys.write().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 pub(crate) struct UserRecord {
@@ -106,7 +119,7 @@ impl State {
             Pool {
                 owner_id: owner_id.to_owned(),
                 shared: Arc::new(PoolShared {
-                    keys: PoolKeys::new(&secret),
+                    keys: RwLock::new(PoolKeys::new(&secret)),
                     counters: Counters::default(),
                 }),
                 users: HashMap::new(),
@@ -151,6 +164,12 @@ impl State {
         let pool = self.owned_pool(owner_id, pool_id)?;
         pool.shared.counters.count(op);
         Ok(pool)
+    }
+
+    /// The longer of the two token lifetimes: how long a token outlives the key that signed it
+    /// at most.
+    pub(crate) fn longest_ttl(&self) -> u64 {
+        self.ttl.access.max(self.ttl.refresh)
     }
 
     /// The keys and counters of the pool a token claims to come from.
@@ -355,10 +374,11 @@ impl State {
         user: &User,
         now: u64,
     ) -> Result<TokenPair, ApiError> {
-        let keys = &self.pool(&user.user_pool_id)?.shared.keys;
+        let keys = self.pool(&user.user_pool_id)?.shared.keys();
         let (access, access_token) = keys.issue(TokenType::Access, user, now, self.ttl.access)?;
         let (refresh, refresh_token) =
             keys.issue(TokenType::Refresh, user, now, self.ttl.refresh)?;
+        drop(keys);
         self.sessions
             .record_pair(family, &user.id, &access, &refresh, now);
         Ok(TokenPair {

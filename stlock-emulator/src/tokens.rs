@@ -1,5 +1,6 @@
 //! Signing the tokens the emulator issues, and checking the ones it is shown.
 
+use std::collections::VecDeque;
 use std::sync::LazyLock;
 
 use base64::Engine as _;
@@ -10,10 +11,21 @@ use crate::error::ApiError;
 use stlock::token::{AUDIENCE, MAX_TOKEN_LEN};
 use stlock::{Claims, Secret, TokenType, User};
 
-/// A pool's HS256 keys, derived once from its secret.
+/// A pool's HS256 keys, each derived once from its secret: the current one, which signs every
+/// new token and is tried first, and the ones rotations replaced, which still verify the tokens
+/// they signed until those have expired.
 pub(crate) struct PoolKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Keys replaced by [`PoolKeys::rotate`], newest first.
+    retired: VecDeque<RetiredKey>,
+}
+
+struct RetiredKey {
+    decoding: DecodingKey,
+    /// When the last token this key can have signed expires (emulator clock): its retirement
+    /// plus the longer token lifetime.
+    useless_from: u64,
 }
 
 impl PoolKeys {
@@ -22,7 +34,35 @@ impl PoolKeys {
         Self {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
+            retired: VecDeque::new(),
         }
+    }
+
+    /// Makes `secret` the key that signs, at `now`; the key it replaces still verifies for
+    /// `max_ttl` seconds, the longer token lifetime, so that every token it signed stays valid
+    /// until it expires.
+    ///
+    /// Retention: a retired key is dropped once its retirement is `max_ttl` seconds old (checked
+    /// at each rotation), when no token it signed can still be unexpired. The number kept is
+    /// thus bounded by the rotations made within one token lifetime, not by a fixed count: a
+    /// cap would cut short tokens that are still valid.
+    pub(crate) fn rotate(&mut self, secret: &Secret, now: u64, max_ttl: u64) {
+        let Self {
+            encoding, decoding, ..
+        } = Self::new(secret);
+        self.encoding = encoding;
+        let replaced = std::mem::replace(&mut self.decoding, decoding);
+        self.retired.retain(|key| key.useless_from > now);
+        self.retired.push_front(RetiredKey {
+            decoding: replaced,
+            useless_from: now.saturating_add(max_ttl),
+        });
+    }
+
+    /// The keys that verify, in the order they are tried: the current one first, then the
+    /// retired ones, newest first.
+    fn decoding_keys(&self) -> impl Iterator<Item = &DecodingKey> {
+        std::iter::once(&self.decoding).chain(self.retired.iter().map(|key| &key.decoding))
     }
 
     /// A signed token of `token_type` for `user`, issued at `now` (emulator clock).
@@ -47,10 +87,6 @@ impl PoolKeys {
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|_| ApiError::Internal)?;
         Ok((claims, token))
-    }
-
-    pub(crate) fn decoding(&self) -> &DecodingKey {
-        &self.decoding
     }
 }
 
@@ -82,19 +118,22 @@ static VALIDATION: LazyLock<Validation> = LazyLock::new(|| {
     validation
 });
 
-/// Verifies the signature (HS256 only), audience and shape, then the type, then expiry:
-/// a token is expired from the second its `exp` is reached.
+/// Verifies the signature (HS256 only, by any of the pool's keys, the current one first),
+/// audience and shape, then the type, then expiry: a token is expired from the second its
+/// `exp` is reached.
 pub(crate) fn verify(
     token: &str,
-    key: &DecodingKey,
+    keys: &PoolKeys,
     expected: TokenType,
     now: u64,
 ) -> Result<Claims, ApiError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(ApiError::InvalidToken);
     }
-    let claims = jsonwebtoken::decode::<Claims>(token, key, &VALIDATION)
-        .map_err(|_| ApiError::InvalidToken)?
+    let claims = keys
+        .decoding_keys()
+        .find_map(|key| jsonwebtoken::decode::<Claims>(token, key, &VALIDATION).ok())
+        .ok_or(ApiError::InvalidToken)?
         .claims;
     if claims.token_type != expected {
         return Err(ApiError::WrongTokenType(expected));

@@ -40,6 +40,7 @@ mod logging;
 mod misbehaving;
 mod modules;
 mod refresh;
+mod rotation;
 mod routing;
 mod serving;
 mod sessions;

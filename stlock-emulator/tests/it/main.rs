@@ -9,6 +9,7 @@ mod counts;
 mod grants;
 mod http;
 mod raw;
+mod rotation;
 mod scale;
 mod support;
 mod throttle;
