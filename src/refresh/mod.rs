@@ -151,7 +151,8 @@ impl AutoRefresh {
 impl Default for AutoRefresh {
     /// Cookie mode with its defaults.
     fn default() -> Self {
-        AutoRefresh::cookies().finish(Mode::Cookies(Arc::new(CookieSettings::new())))
+        // The defaults make working cookies: nothing to check.
+        AutoRefresh::cookies().finish()
     }
 }
 
@@ -217,10 +218,13 @@ impl<M> AutoRefreshBuilder<M> {
         self
     }
 
-    /// The settings every mode shares, checked, around `mode`.
-    fn finish(self, mode: Mode) -> AutoRefresh {
+    /// The settings every mode shares around this mode's, as they are: `build` checks them.
+    fn finish(self) -> AutoRefresh
+    where
+        M: Into<Mode>,
+    {
         AutoRefresh {
-            mode,
+            mode: self.mode.into(),
             grace: self.grace,
             early: self.early,
             store: self.store,
@@ -278,8 +282,19 @@ impl AutoRefreshBuilder<CookieMode> {
     pub fn build(self) -> Result<AutoRefresh, InvalidSetting> {
         self.mode.0.check()?;
         self.check_early()?;
-        let settings = Arc::new(self.mode.0.clone());
-        Ok(self.finish(Mode::Cookies(settings)))
+        Ok(self.finish())
+    }
+}
+
+impl From<CookieMode> for Mode {
+    fn from(CookieMode(settings): CookieMode) -> Self {
+        Mode::Cookies(Arc::new(settings))
+    }
+}
+
+impl From<HeaderMode> for Mode {
+    fn from(HeaderMode { refresh }: HeaderMode) -> Self {
+        Mode::Headers { refresh }
     }
 }
 
@@ -293,8 +308,7 @@ impl AutoRefreshBuilder<HeaderMode> {
     /// Header mode with these settings, or an error for an early share outside (0, 1).
     pub fn build(self) -> Result<AutoRefresh, InvalidSetting> {
         self.check_early()?;
-        let refresh = self.mode.refresh.clone();
-        Ok(self.finish(Mode::Headers { refresh }))
+        Ok(self.finish())
     }
 }
 
