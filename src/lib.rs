@@ -5,7 +5,7 @@
 
 // Each module imports a name from the module that defines it, never through the re-exports
 // below (they are for users), and no two modules import each other, directly or not
-// (tests/it/modules.rs). From the bottom up: secret, config, token, user, client, credentials,
+// (tests/it/modules.rs). From the bottom up: metrics, telemetry, secret, config, token, user, client, credentials,
 // path, rejection, extract, cross_origin, refresh, layer, grant.
 pub mod client;
 pub mod config;
@@ -14,10 +14,14 @@ pub mod cross_origin;
 pub mod extract;
 pub mod grant;
 pub mod layer;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod path;
 pub mod refresh;
 pub mod rejection;
 mod secret;
+mod telemetry;
 pub mod token;
 pub mod user;
 mod wording;

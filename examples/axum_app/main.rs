@@ -14,10 +14,15 @@
 //! It serves as a production app would (`serve.rs`, the part to copy): on hyper-util's server,
 //! HTTP/1.1 and h2c, with a deadline for every request head and every request, a body limit,
 //! a cap on connections and a bounded graceful stop. `serve.rs` says what each bound is for.
+//!
+//! With stlock's `metrics` feature (`cargo run --example axum_app --features metrics`) it also
+//! serves `GET /metrics`, stlock's counters in Prometheus's text format (`metrics.rs`).
 
 mod app;
 #[path = "../common/cli.rs"]
 mod cli;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod serve;
 
 use std::error::Error;
@@ -66,6 +71,10 @@ async fn run() -> Result<(), Box<dyn Error>> {
         app = app.on_register(demo_policy(Arc::clone(emulator))?);
     }
 
+    let router = app.router();
+    #[cfg(feature = "metrics")]
+    let router = router.merge(install_metrics()?);
+
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
@@ -73,7 +82,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     print_walkthrough(addr, &service, emulator.is_some());
 
     // Returns once Ctrl-C was pressed and in-flight requests are done (10 s at most).
-    serve::serve(listener, app.router(), serve::Limits::default(), ctrl_c()).await;
+    serve::serve(listener, router, serve::Limits::default(), ctrl_c()).await;
     println!("stopped");
 
     // The router, and with it the demo hook's handle, is gone: stop the emulator cleanly.
@@ -81,6 +90,17 @@ async fn run() -> Result<(), Box<dyn Error>> {
         emulator.shutdown().await;
     }
     Ok(())
+}
+
+/// Installs the Prometheus recorder for the whole process, describes stlock's metrics to it,
+/// and returns the `GET /metrics` route.
+#[cfg(feature = "metrics")]
+fn install_metrics() -> Result<axum::Router, Box<dyn Error>> {
+    let recorder = metrics::recorder()?;
+    let handle = recorder.handle();
+    ::metrics::set_global_recorder(recorder)?;
+    stlock::metrics::describe();
+    Ok(metrics::routes(handle))
 }
 
 /// DEMO ONLY: creates a policy allowing `GET /orders/**` and returns a hook that attaches it
@@ -173,6 +193,11 @@ Try it from another terminal (Ctrl-C here stops the server):
 Or open {base}/ in a browser, sign in as alice, call /user 20 times at once, place an order.
 "#
     );
+    if cfg!(feature = "metrics") {
+        println!(
+            "What stlock counted so far, in Prometheus's text format:\n\n  curl -s {base}/metrics | grep '^stlock_'\n"
+        );
+    }
 }
 
 /// `127.0.0.1:$PORT`, else `127.0.0.1:3000`.

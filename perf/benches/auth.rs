@@ -27,6 +27,15 @@
 //!   secret).
 //! - `refresh`: `not_due`, stlock's layer with `AutoRefresh::cookies()` and a valid token, new
 //!   each time, that is not due for a refresh.
+//! - `metrics` (only with `--features metrics`, which builds stlock with its `metrics` feature):
+//!   `cached` and `missing` as in `request/stlock_layer_cached` and `reject/missing`, with no
+//!   recorder installed, and `cached_prometheus` and `missing_prometheus` with
+//!   metrics-exporter-prometheus's recorder installed on the bench's thread: what recording
+//!   a request's counters costs.
+//!
+//! ```sh
+//! cargo bench --manifest-path perf/Cargo.toml --bench auth --features metrics -- metrics
+//! ```
 
 use std::convert::Infallible;
 
@@ -170,6 +179,39 @@ fn reject(c: &mut Criterion) {
     group.finish();
 }
 
+#[cfg(feature = "metrics")]
+fn metrics(c: &mut Criterion) {
+    let rt = runtime();
+    let fixed = bearer(&fixture::fixed_token());
+    let app = apps::stlock::router(apps::stlock::layer());
+    let mut group = c.benchmark_group("metrics");
+    bench_app(&mut group, &rt, "cached", app.clone(), || {
+        get::<Body>(Some(&fixed))
+    });
+    bench_rejection(&mut group, &rt, "missing", app.clone(), || {
+        get::<Body>(None)
+    });
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    {
+        // Criterion measures on this thread, and the runtime runs every request on it too.
+        let _installed = metrics::set_default_local_recorder(&prometheus);
+        bench_app(&mut group, &rt, "cached_prometheus", app.clone(), || {
+            get::<Body>(Some(&fixed))
+        });
+        bench_rejection(&mut group, &rt, "missing_prometheus", app, || {
+            get::<Body>(None)
+        });
+    }
+    // The recorder saw every request: the figures above include recording them.
+    let scrape = prometheus.handle().render();
+    assert!(
+        scrape.contains("stlock_authentications_total{result=\"accepted\"}")
+            && scrape.contains("stlock_authentications_total{result=\"missing_token\"}"),
+        "{scrape}"
+    );
+    group.finish();
+}
+
 fn refresh(c: &mut Criterion) {
     let rt = runtime();
     let mut minter = Minter::new();
@@ -272,4 +314,15 @@ criterion_group! {
     config = Criterion::default().warm_up_time(Duration::from_secs(2));
     targets = decode, request, reject, refresh
 }
+
+#[cfg(feature = "metrics")]
+criterion_group! {
+    name = metrics_benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(2));
+    targets = metrics
+}
+
+#[cfg(not(feature = "metrics"))]
 criterion_main!(benches);
+#[cfg(feature = "metrics")]
+criterion_main!(benches, metrics_benches);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
+use crate::telemetry::TokenCacheLookup;
 use crate::token::{unix_now, Claims, DecodeError};
 
 /// How many verified tokens a layer remembers by default (see
@@ -69,9 +70,13 @@ impl TokenCache {
         let entry = slot.entry.load();
         match entry.as_deref() {
             Some(entry) if entry.token.as_bytes() == token && now < entry.claims.exp => {
+                TokenCacheLookup::Hit.count();
                 Some(Arc::clone(&entry.claims))
             }
-            _ => None,
+            _ => {
+                TokenCacheLookup::Miss.count();
+                None
+            }
         }
     }
 

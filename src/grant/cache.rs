@@ -65,6 +65,11 @@ impl GrantCache {
         Self { answers }
     }
 
+    /// Whether answers are kept at all.
+    pub(crate) fn is_on(&self) -> bool {
+        self.answers.is_some()
+    }
+
     pub(crate) fn get(&self, token_id: &str, method: &Method, path: &str) -> Option<bool> {
         self.answers.as_ref()?.get(&KeyRef {
             token_id,

@@ -4,21 +4,69 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Instant;
 
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
+use tracing::Instrument as _;
 
-use crate::client::{Error, GrantDecision, Refusal};
+use super::cache::GrantCache;
+use super::Asked;
+use crate::client::{Client, Error, GrantDecision, Refusal};
 use crate::credentials::TokenSource;
 use crate::path::PathError;
 use crate::rejection::{
     polled_after_completion, reject, AuthError, RejectionBody, RejectionHandler,
 };
+use crate::telemetry::{self, GrantDecided, Timed};
 
-/// The grant check of a cache miss. Boxed: it is the client's `async fn`, whose type cannot be
-/// named, and it costs a network round trip anyway; cache hits never build one.
-type GrantCheck = Pin<Box<dyn Future<Output = Result<GrantDecision, Error>> + Send>>;
+/// The grant check of a cache miss, and what it means for the request. Boxed: it is the
+/// client's `async fn`, whose type cannot be named, and it costs a network round trip anyway;
+/// cache hits never build one.
+type GrantCheck = Pin<Box<dyn Future<Output = Result<(), AuthError>> + Send>>;
+
+/// Asks the service, in a span of its own; remembers the answer, counts the check and records
+/// how long the service took.
+pub(super) fn check(client: Client, cache: GrantCache, asked: Asked) -> GrantCheck {
+    let span = telemetry::grant_check_span(&asked.method, &asked.path);
+    Box::pin(
+        async move {
+            let started = Instant::now();
+            let answer = client
+                .check_grant(&asked.token, &asked.method, &asked.path)
+                .await;
+            Timed::GrantCheck.took(started.elapsed());
+            if let Ok(decision) = &answer {
+                cache.insert(
+                    &asked.token_id,
+                    &asked.method,
+                    &asked.path,
+                    decision.allowed,
+                );
+            }
+            let verdict = answer
+                .map_err(|error| failure(error, &asked.origin))
+                .and_then(|decision| allowed(decision, &asked.origin));
+            let decided = decided(&verdict);
+            decided.asked(cache.is_on()).count();
+            tracing::Span::current().record("decision", decided.as_str());
+            verdict
+        }
+        .instrument(span),
+    )
+}
+
+/// The decision a check's verdict stands for.
+fn decided(verdict: &Result<(), AuthError>) -> GrantDecided {
+    match verdict {
+        Ok(()) => GrantDecided::Allowed,
+        Err(AuthError::GrantDenied { .. }) => GrantDecided::Denied,
+        Err(AuthError::RevokedToken { .. }) => GrantDecided::Revoked,
+        Err(AuthError::InvalidPath(_)) => GrantDecided::InvalidPath,
+        Err(_) => GrantDecided::Unavailable,
+    }
+}
 
 pin_project! {
     /// Response future of [`GrantService`](super::GrantService): the grant check (on a cache miss), then the inner
@@ -38,7 +86,7 @@ pin_project! {
     where
         S: Service<Req>,
     {
-        Checking { check: GrantCheck, pending: Option<(S, Req)>, origin: TokenSource, rejection: R },
+        Checking { check: GrantCheck, pending: Option<(S, Req)>, rejection: R },
         Calling { #[pin] future: S::Future },
         Ready { response: Option<Response<B>> },
     }
@@ -68,14 +116,12 @@ where
         check: GrantCheck,
         service: S,
         request: Request<ReqBody>,
-        origin: TokenSource,
         rejection: R,
     ) -> Self {
         Self {
             state: GrantState::Checking {
                 check,
                 pending: Some((service, request)),
-                origin,
                 rejection,
             },
         }
@@ -96,17 +142,13 @@ where
                 GrantStateProj::Checking {
                     check,
                     pending,
-                    origin,
                     rejection,
                 } => {
-                    let outcome = ready!(check.as_mut().poll(cx));
+                    let verdict = ready!(check.as_mut().poll(cx));
                     let Some((mut service, request)) = pending.take() else {
                         return Poll::Ready(Ok(polled_after_completion()));
                     };
-                    match outcome
-                        .map_err(|error| failure(error, origin))
-                        .and_then(|decision| allowed(decision, origin))
-                    {
+                    match verdict {
                         Ok(()) => GrantState::Calling {
                             future: service.call(request),
                         },

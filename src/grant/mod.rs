@@ -17,6 +17,7 @@ use crate::client::Client;
 use crate::credentials::{Found, TokenSources};
 use crate::extract::StlockUser;
 use crate::rejection::{AuthError, DefaultRejection, RejectionBody, RejectionHandler};
+use crate::telemetry::GrantCheck;
 use cache::GrantCache;
 
 pub use crate::path::{canonical_path, PathError};
@@ -134,6 +135,16 @@ impl<S, R: Clone> Layer<S> for GrantLayer<R> {
     }
 }
 
+/// What the service is asked on a cache miss: may the user of `token` call `method` on `path`.
+struct Asked {
+    token: String,
+    token_id: String,
+    method: Method,
+    path: String,
+    /// Where the token came from, for a rejection.
+    origin: crate::credentials::TokenSource,
+}
+
 /// The URI whose path is checked: the one the client called. Inside axum's `nest` the request's
 /// own URI has lost the prefix, and axum keeps the original in `OriginalUri`.
 fn checked_uri<B>(request: &Request<B>) -> &Uri {
@@ -201,8 +212,12 @@ where
             method => method,
         };
         match layer.cache.get(user.token_id(), method, &path) {
-            Some(true) => return ResponseFuture::calling(self.inner.call(request)),
+            Some(true) => {
+                GrantCheck::AllowedHit.count();
+                return ResponseFuture::calling(self.inner.call(request));
+            }
             Some(false) => {
+                GrantCheck::DeniedHit.count();
                 let origin = origin.clone();
                 return rejected(AuthError::GrantDenied { origin });
             }
@@ -221,20 +236,20 @@ where
                 }
             },
         };
-        let check = {
-            let (client, cache) = (layer.client.clone(), layer.cache.clone());
-            let (token, token_id) = (token.to_owned(), user.token_id().to_owned());
-            let (method, path) = (method.clone(), path.into_owned());
-            Box::pin(async move {
-                let decision = client.check_grant(&token, &method, &path).await?;
-                cache.insert(&token_id, &method, &path, decision.allowed);
-                Ok(decision)
-            })
-        };
-        let origin = origin.clone();
+        let check = future::check(
+            layer.client.clone(),
+            layer.cache.clone(),
+            Asked {
+                token: token.to_owned(),
+                token_id: user.token_id().to_owned(),
+                method: method.clone(),
+                path: path.into_owned(),
+                origin: origin.clone(),
+            },
+        );
         // Take the service that `poll_ready` readied; leave a fresh clone for the next call.
         let ready = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, ready);
-        ResponseFuture::checking(check, ready, request, origin, layer.rejection.clone())
+        ResponseFuture::checking(check, ready, request, layer.rejection.clone())
     }
 }

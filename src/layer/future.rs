@@ -11,6 +11,7 @@ use tower_service::Service;
 use crate::refresh::flow::{Attach, Renewal};
 use crate::refresh::BoxFuture;
 use crate::rejection::{polled_after_completion, reject, RejectionBody, RejectionHandler};
+use crate::telemetry;
 
 pin_project! {
     /// Response future of [`StlockService`](super::StlockService): the inner service's future,
@@ -34,7 +35,11 @@ pin_project! {
         // What only a refresh needs is boxed: every other request moves this future (into
         // axum's boxed route future, for one), and it should be no larger than it must.
         Calling { #[pin] future: S::Future, attach: Option<Box<Attach>> },
-        Renewing { renewal: BoxFuture<'static, Renewal>, pending: Option<Box<(S, Req, R)>> },
+        Renewing {
+            renewal: BoxFuture<'static, Renewal>,
+            pending: Option<Box<(S, Req, R)>>,
+            record_user: bool,
+        },
         Ready { response: Option<Response<B>> },
     }
 }
@@ -65,11 +70,13 @@ where
         service: S,
         request: Request<ReqBody>,
         rejection: R,
+        record_user: bool,
     ) -> Self {
         Self {
             state: State::Renewing {
                 renewal,
                 pending: Some(Box::new((service, request, rejection))),
+                record_user,
             },
         }
     }
@@ -93,7 +100,11 @@ where
                     }
                     return Poll::Ready(Ok(response));
                 }
-                StateProj::Renewing { renewal, pending } => {
+                StateProj::Renewing {
+                    renewal,
+                    pending,
+                    record_user,
+                } => {
                     let renewal = ready!(renewal.as_mut().poll(cx));
                     let Some(pending) = pending.take() else {
                         return Poll::Ready(Ok(polled_after_completion()));
@@ -101,6 +112,7 @@ where
                     let (mut service, mut request, rejection) = *pending;
                     match renewal {
                         Renewal::Admitted(user, renewed) => {
+                            super::admitted(&user, *record_user);
                             request.extensions_mut().insert(user);
                             let attach = renewed.map(|renewed| {
                                 renewed.hand_over(request.headers_mut());
@@ -112,6 +124,7 @@ where
                             }
                         }
                         Renewal::Refused(error, attach) => {
+                            telemetry::authentication_of(|| error.counted());
                             let mut response = reject(&rejection, &error, request.headers());
                             if let Some(attach) = attach {
                                 attach.apply(response.headers_mut());

@@ -21,6 +21,7 @@ use crate::extract::{Anonymous, StlockUser};
 use crate::refresh::flow::{Due, Judged, Refresher};
 use crate::refresh::{AutoRefresh, BrowserCookies, Mode};
 use crate::rejection::{reject, AuthError, DefaultRejection, RejectionBody, RejectionHandler};
+use crate::telemetry::{self, Authentication};
 use crate::token::{unix_now, Claims, DecodeError, TokenType};
 
 pub use future::ResponseFuture;
@@ -78,6 +79,7 @@ pub struct StlockLayer<R = DefaultRejection> {
     refresh: Option<Arc<Refresher>>,
     cache: Option<Arc<TokenCache>>,
     cross_origin: CrossOriginProtection,
+    record_user: bool,
 }
 
 impl StlockLayer {
@@ -97,6 +99,7 @@ impl StlockLayer {
             refresh: None,
             cache: TokenCache::new(DEFAULT_TOKEN_CACHE_CAPACITY).map(Arc::new),
             cross_origin: CrossOriginProtection::new(),
+            record_user: false,
         }
     }
 }
@@ -252,7 +255,42 @@ impl<R: RejectionHandler> StlockLayer<R> {
             refresh: self.refresh,
             cache: self.cache,
             cross_origin: self.cross_origin,
+            record_user: self.record_user,
         }
+    }
+
+    /// Records the verified user's id on the request's span as `enduser.id`, the name
+    /// OpenTelemetry's semantic conventions give it, so that traces and the logs within them
+    /// show who made each request. Off by default: a user id is personal data.
+    ///
+    /// The span is the one current when the layer runs, and it must declare the field
+    /// (`enduser.id = tracing::field::Empty`): `tracing` records no field a span was not made
+    /// with, and a span without it is left as it is. With tower-http's `TraceLayer` outside
+    /// this layer:
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use tower_http::trace::TraceLayer;
+    ///
+    /// # async fn me() {}
+    /// # fn app(auth: stlock::StlockLayer) -> Router {
+    /// let app = Router::new()
+    ///     .route("/me", get(me))
+    ///     .route_layer(auth.record_user_id())
+    ///     .layer(TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
+    ///         tracing::info_span!(
+    ///             "request",
+    ///             method = %request.method(),
+    ///             uri = %request.uri(),
+    ///             enduser.id = tracing::field::Empty,
+    ///         )
+    ///     }));
+    /// # app }
+    /// ```
+    #[must_use]
+    pub fn record_user_id(mut self) -> Self {
+        self.record_user = true;
+        self
     }
 
     /// Remembers up to `capacity` verified access tokens (default
@@ -415,6 +453,15 @@ impl<R> StlockLayer<R> {
     }
 }
 
+/// Counts a request let in as `user`, and records the user on its span when the layer does.
+#[inline]
+fn admitted(user: &StlockUser, record_user: bool) {
+    Authentication::Accepted.count();
+    if record_user {
+        telemetry::record_user(user.user_id());
+    }
+}
+
 /// What the layer makes of a request's credentials.
 enum Authenticated {
     User(StlockUser),
@@ -443,6 +490,7 @@ impl<R: std::fmt::Debug> std::fmt::Debug for StlockLayer<R> {
             .field("optional", &self.optional)
             .field("rejection", &self.rejection)
             .field("auto_refresh", &self.refresh.as_ref().map(|r| r.config()))
+            .field("record_user_id", &self.record_user)
             .finish()
     }
 }
@@ -505,12 +553,14 @@ where
         let user = match authenticated {
             Authenticated::User(user) => user,
             Authenticated::Anonymous => {
+                Authentication::Anonymous.count();
                 request.extensions_mut().insert(Anonymous {
                     accepted: self.layer.sources.clone(),
                 });
                 return ResponseFuture::calling(self.inner.call(request));
             }
             Authenticated::Refused(error) => {
+                telemetry::authentication_of(|| error.counted());
                 let response = reject(&self.layer.rejection, &error, request.headers());
                 return ResponseFuture::ready(response);
             }
@@ -524,9 +574,11 @@ where
                     ready,
                     request,
                     self.layer.rejection.clone(),
+                    self.layer.record_user,
                 );
             }
         };
+        admitted(&user, self.layer.record_user);
         request.extensions_mut().insert(user);
         ResponseFuture::calling(self.inner.call(request))
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use tracing::Instrument as _;
 
 use super::{
     AutoRefresh, Binding, BoxFuture, Mode, Refresh, RefreshOutcome, SessionCookies, Settled,
@@ -15,6 +16,7 @@ use crate::client::{Client, Error, Refusal};
 use crate::credentials::{cookie_pairs, Found, Probe, TokenCache, TokenSource, TokenSources};
 use crate::extract::StlockUser;
 use crate::rejection::AuthError;
+use crate::telemetry::{self, Refresh as Counted, Timed};
 use crate::token::{Claims, DecodeError, TokenDecoder, TokenPair, TokenType};
 
 /// Auto-refresh as one layer applies it: its settings, its client, and where its tokens are.
@@ -330,9 +332,16 @@ impl Refresher {
     /// token verified before anyone is let in on it. A new pair goes only to a request bound
     /// like the one that reached it; see [`RefreshStore`](super::RefreshStore).
     pub(crate) async fn renew(self: Arc<Self>, due: Box<Due>) -> Renewal {
+        let (renewal, counted) = self.settle(due).await;
+        counted.count();
+        renewal
+    }
+
+    /// [`renew`](Self::renew)'s work, and how `stlock_refreshes_total` counts it.
+    async fn settle(&self, due: Box<Due>) -> (Renewal, Counted) {
         let decoder = self.client.decoder();
         let Ok(refresh_claims) = decoder.decode(&due.refresh_token, TokenType::Refresh) else {
-            return self.ended();
+            return (self.ended(), Counted::Refused);
         };
         // An access token of one user with a refresh token of another: one of them was stolen
         // or planted. Never exchanged for this request; should nobody have exchanged it yet,
@@ -341,10 +350,13 @@ impl Refresher {
             .subject
             .as_ref()
             .is_some_and(|subject| *subject != refresh_claims.sub);
+        // Set by this request's own exchange once the service answered: a pair obtained
+        // without it was another request's.
+        let called = Arc::new(AtomicBool::new(false));
         let exchange = if planted {
             self.report(&due.refresh_token, due.binding)
         } else {
-            self.exchange(&due.refresh_token, due.binding)
+            self.exchange(&due.refresh_token, due.binding, Arc::clone(&called))
         };
         let joined_at = Instant::now();
         let settled = self
@@ -352,13 +364,21 @@ impl Refresher {
             .await;
         let pair = match settled.outcome {
             RefreshOutcome::Refreshed(pair) => pair,
-            RefreshOutcome::Refused => return self.ended(),
-            RefreshOutcome::Unavailable(cause) => return self.unavailable(*due, cause),
+            RefreshOutcome::Refused if planted => return (self.ended(), Counted::SuspectedTheft),
+            RefreshOutcome::Refused => return (self.ended(), Counted::Refused),
+            RefreshOutcome::Unavailable(cause) => {
+                return (self.unavailable(*due, cause), Counted::Unavailable)
+            }
+        };
+        let obtained = if called.load(Ordering::Relaxed) {
+            Counted::Refreshed
+        } else {
+            Counted::Shared
         };
         if settled.bound_to == due.binding {
             return match self.admit(&pair) {
-                Some(admitted) => admitted,
-                None => self.unverifiable(&pair),
+                Some(admitted) => (admitted, obtained),
+                None => (self.unverifiable(&pair), Counted::Unverifiable),
             };
         }
         if due.binding == Binding::none() {
@@ -367,13 +387,11 @@ impl Refresher {
             // with the refresh token alone, could be anyone's. Retryable: nothing is spent.
             if joined_at <= settled.settled_at {
                 if let Some(admitted) = self.admit(&pair) {
-                    return admitted;
+                    return (admitted, obtained);
                 }
             }
-            return Renewal::Refused(
-                AuthError::RefreshUnavailable(Arc::new(RenewedForAnother)),
-                None,
-            );
+            let refused = AuthError::RefreshUnavailable(Arc::new(RenewedForAnother));
+            return (Renewal::Refused(refused, None), Counted::Unavailable);
         }
         tracing::warn!(
             user = %refresh_claims.sub,
@@ -383,7 +401,7 @@ impl Refresher {
         let token = format!("{}{THEFT_KEY_SUFFIX}", due.refresh_token);
         let report = self.report(&due.refresh_token, due.binding);
         self.coordinate(&token, false, report).await;
-        self.ended()
+        (self.ended(), Counted::SuspectedTheft)
     }
 
     /// `exchange` for `refresh_token`, through the store: once however many requests race,
@@ -420,19 +438,35 @@ impl Refresher {
 
     /// The call to the service that exchanges `refresh_token`, its answer classified: only the
     /// service refusing the token ends the session; every other failure is a fault.
-    fn exchange(&self, refresh_token: &str, binding: Binding) -> BoxFuture<'static, Settled> {
+    fn exchange(
+        &self,
+        refresh_token: &str,
+        binding: Binding,
+        called: Arc<AtomicBool>,
+    ) -> BoxFuture<'static, Settled> {
         let (client, faults) = (self.client.clone(), Arc::clone(&self.faults));
         let (token, grace) = (refresh_token.to_owned(), self.config.grace);
-        Box::pin(async move {
-            let outcome = match client.refresh(&token).await {
-                Ok(pair) => {
-                    faults.clear();
-                    RefreshOutcome::Refreshed(pair)
-                }
-                Err(error) => faults.classify(error),
-            };
-            Settled::now(outcome, binding, grace)
-        })
+        let span = telemetry::refresh_span();
+        Box::pin(
+            async move {
+                let outcome = match timed_refresh(&client, &token).await {
+                    Ok(pair) => {
+                        faults.clear();
+                        RefreshOutcome::Refreshed(pair)
+                    }
+                    Err(error) => faults.classify(error),
+                };
+                called.store(true, Ordering::Relaxed);
+                let result = match outcome {
+                    RefreshOutcome::Refreshed(_) => "refreshed",
+                    RefreshOutcome::Refused => "refused",
+                    RefreshOutcome::Unavailable(_) => "unavailable",
+                };
+                tracing::Span::current().record("result", result);
+                Settled::now(outcome, binding, grace)
+            }
+            .instrument(span),
+        )
     }
 
     /// Presents `refresh_token` to the service once more, so that its reuse detection ends the
@@ -441,19 +475,24 @@ impl Refresher {
     fn report(&self, refresh_token: &str, binding: Binding) -> BoxFuture<'static, Settled> {
         let client = self.client.clone();
         let (token, grace) = (refresh_token.to_owned(), self.config.grace);
-        Box::pin(async move {
-            let outcome = match client.refresh(&token).await {
-                Ok(pair) => match client.logout(&pair.refresh_token).await {
-                    Ok(()) => RefreshOutcome::Refused,
+        let span = telemetry::refresh_span();
+        span.record("result", "suspected_theft");
+        Box::pin(
+            async move {
+                let outcome = match timed_refresh(&client, &token).await {
+                    Ok(pair) => match client.logout(&pair.refresh_token).await {
+                        Ok(()) => RefreshOutcome::Refused,
+                        Err(error) => RefreshOutcome::Unavailable(Arc::new(error)),
+                    },
+                    Err(error) if error.refusal().is_some_and(Refusal::ends_session) => {
+                        RefreshOutcome::Refused
+                    }
                     Err(error) => RefreshOutcome::Unavailable(Arc::new(error)),
-                },
-                Err(error) if error.refusal().is_some_and(Refusal::ends_session) => {
-                    RefreshOutcome::Refused
-                }
-                Err(error) => RefreshOutcome::Unavailable(Arc::new(error)),
-            };
-            Settled::now(outcome, binding, grace)
-        })
+                };
+                Settled::now(outcome, binding, grace)
+            }
+            .instrument(span),
+        )
     }
 
     /// The user of a new pair, and the headers that hand the pair to the handler and the
@@ -543,6 +582,14 @@ impl Refresher {
             None => Renewal::Refused(AuthError::RefreshUnavailable(cause), None),
         }
     }
+}
+
+/// The service's refresh of `token`, its duration recorded.
+async fn timed_refresh(client: &Client, token: &str) -> Result<TokenPair, Error> {
+    let started = Instant::now();
+    let answer = client.refresh(token).await;
+    Timed::Refresh.took(started.elapsed());
+    answer
 }
 
 /// What a theft report is coordinated under: a key of its own beside the refresh token's, so

@@ -8,7 +8,8 @@ use http::StatusCode;
 use super::AuthError;
 use crate::credentials::{TokenSource, TokenSources};
 use crate::path::path_error_wording;
-use crate::token::decode_error_wording;
+use crate::telemetry::Authentication;
+use crate::token::{decode_error_wording, DecodeError};
 use crate::wording::json_safe;
 
 /// What a kind of rejection is, beyond its fields.
@@ -18,6 +19,8 @@ pub(super) struct Declared<'a> {
     /// Where the credentials came from (or would have come from).
     pub(super) carrier: Carrier<'a>,
     pub(super) wording: Wording<'a>,
+    /// How `stlock_authentications_total` counts it.
+    pub(super) counted: Authentication,
 }
 
 /// Where a rejection's credentials came from, for its RFC 6750 challenge.
@@ -102,24 +105,27 @@ impl AuthError {
     pub(super) fn declared(&self) -> Declared<'_> {
         use GrpcCode::*;
         use Wording::*;
-        let (status, grpc, carrier, wording) = match self {
+        let (status, grpc, carrier, wording, counted) = match self {
             AuthError::MissingToken { accepted } => (
                 StatusCode::UNAUTHORIZED,
                 Unauthenticated,
                 Carrier::Sources(accepted),
                 Missing(accepted),
+                Authentication::MissingToken,
             ),
             AuthError::MalformedCredentials { origin, reason } => (
                 StatusCode::BAD_REQUEST,
                 InvalidArgument,
                 Carrier::Source(origin),
                 Malformed(reason),
+                Authentication::MalformedCredentials,
             ),
             AuthError::InvalidToken { origin, reason } => (
                 StatusCode::UNAUTHORIZED,
                 Unauthenticated,
                 Carrier::Source(origin),
                 Prepared(invalid_token(reason)),
+                refused(reason),
             ),
             AuthError::RevokedToken { origin } => (
                 StatusCode::UNAUTHORIZED,
@@ -130,6 +136,7 @@ impl AuthError {
                     "invalid_token",
                     "the access token was revoked"
                 )),
+                Authentication::RevokedToken,
             ),
             AuthError::SessionEnded { origin } => (
                 StatusCode::UNAUTHORIZED,
@@ -140,6 +147,7 @@ impl AuthError {
                     "invalid_token",
                     "the session has ended"
                 )),
+                Authentication::SessionEnded,
             ),
             AuthError::GrantDenied { origin } => (
                 StatusCode::FORBIDDEN,
@@ -150,6 +158,7 @@ impl AuthError {
                     "insufficient_scope",
                     "the user's policies do not allow this request"
                 )),
+                Authentication::GrantDenied,
             ),
             AuthError::CrossOrigin { origin } => (
                 StatusCode::FORBIDDEN,
@@ -158,18 +167,21 @@ impl AuthError {
                 Prepared(texts!(
                     "cross-origin request refused: a request that changes state with the session cookie must come from the app's own origin"
                 )),
+                Authentication::CrossOrigin,
             ),
             AuthError::InvalidPath(reason) => (
                 StatusCode::BAD_REQUEST,
                 InvalidArgument,
                 Carrier::Nowhere,
                 Prepared(invalid_path(reason)),
+                Authentication::InvalidPath,
             ),
             AuthError::GrantUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Unavailable,
                 Carrier::Nowhere,
                 Prepared(texts!("the grant check is unavailable; try again later")),
+                Authentication::GrantUnavailable,
             ),
             AuthError::RefreshUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -178,6 +190,7 @@ impl AuthError {
                 Prepared(texts!(
                     "the session could not be renewed just now; try again shortly"
                 )),
+                Authentication::RefreshUnavailable,
             ),
             AuthError::MissingLayer => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -186,6 +199,7 @@ impl AuthError {
                 Prepared(texts!(
                     "this route needs `StlockLayer` in front of it (add `.layer(StlockLayer::new(config)?)`)"
                 )),
+                Authentication::MissingLayer,
             ),
         };
         Declared {
@@ -193,7 +207,22 @@ impl AuthError {
             grpc,
             carrier,
             wording,
+            counted,
         }
+    }
+}
+
+/// How a token refused for `reason` is counted.
+fn refused(reason: &DecodeError) -> Authentication {
+    match reason {
+        DecodeError::Malformed => Authentication::MalformedToken,
+        DecodeError::DisallowedAlgorithm => Authentication::DisallowedAlgorithm,
+        DecodeError::BadSignature => Authentication::BadSignature,
+        DecodeError::Expired => Authentication::Expired,
+        DecodeError::WrongAudience => Authentication::WrongAudience,
+        DecodeError::WrongType { .. } => Authentication::WrongType,
+        DecodeError::ForeignOwner => Authentication::ForeignOwner,
+        DecodeError::ForeignPool => Authentication::ForeignPool,
     }
 }
 

@@ -97,6 +97,11 @@ impl AuthError {
         self.declared().status
     }
 
+    /// How `stlock_authentications_total` counts this rejection.
+    pub(crate) fn counted(&self) -> crate::telemetry::Authentication {
+        self.declared().counted
+    }
+
     /// The gRPC status code of this rejection (`UNAUTHENTICATED` = 16, `PERMISSION_DENIED` = 7,
     /// `UNAVAILABLE` = 14, `INTERNAL` = 13, `INVALID_ARGUMENT` = 3).
     pub fn grpc_code(&self) -> i32 {

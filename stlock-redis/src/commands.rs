@@ -1,13 +1,17 @@
 //! The Redis side of coordination: three small scripts, each one round trip and atomic, every
 //! call under a deadline, every answer (or its absence) recorded in [`Health`].
+//!
+//! Each script is given the two keys of one refresh token as `KEYS`, and touches no other key
+//! (none is built inside a script): a Redis Cluster sends a script to the node of its keys'
+//! slot, and runs it only if they share one, which their hash tag sees to (see `keys`).
 
 use std::future::Future;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use redis::{Client, RedisResult, Script, ScriptInvocation, Value};
+use redis::{RedisResult, Script, ScriptInvocation, Value};
 use tokio::sync::OnceCell;
 
+use crate::connection::{Connection, Target};
 use crate::error::Failure;
 use crate::health::Health;
 use crate::keys::Keys;
@@ -82,11 +86,12 @@ pub(crate) enum Looked {
 }
 
 pub(crate) struct Commands {
-    client: Client,
+    target: Target,
     settings: Settings,
-    /// Made on first use, inside the runtime (the manager spawns a task of its own); it then
-    /// connects again by itself after a failure.
-    manager: OnceCell<ConnectionManager>,
+    /// Made on first use, inside the runtime (either connection spawns a task of its own); it
+    /// then connects again by itself after a failure. One that could not be made (a cluster
+    /// whose seed nodes do not answer) is tried again by the next call.
+    connection: OnceCell<Connection>,
     acquire: Script,
     look: Script,
     finish: Script,
@@ -94,11 +99,11 @@ pub(crate) struct Commands {
 }
 
 impl Commands {
-    pub(crate) fn new(client: Client, settings: Settings) -> Self {
+    pub(crate) fn new(target: Target, settings: Settings) -> Self {
         Self {
-            client,
+            target,
             settings,
-            manager: OnceCell::new(),
+            connection: OnceCell::new(),
             acquire: Script::new(ACQUIRE),
             look: Script::new(LOOK),
             finish: Script::new(FINISH),
@@ -106,8 +111,8 @@ impl Commands {
         }
     }
 
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
     }
 
     /// The outcome stored for `keys`, else the lock if it is free, else word that it is held.
@@ -158,26 +163,22 @@ impl Commands {
         self.run(&invocation).await.map(drop)
     }
 
-    /// Runs one call on the shared connection, within [`Settings::call_deadline`]. A call that
+    /// Runs one call on the shared connection, within [`Settings::call_deadline`], whatever the
+    /// connection does meanwhile (connecting, a cluster's redirections and retries). A call that
     /// finds the connection dropped (Redis restarted, say) is made once more on the connection
-    /// the manager makes anew, so that a Redis back up costs no request its coordination. Both
-    /// scripts may run twice: taking a lock that is already ours, or storing the same outcome
-    /// again, changes nothing.
+    /// made anew, so that a Redis back up costs no request its coordination. Both scripts may
+    /// run twice: taking a lock that is already ours, or storing the same outcome again,
+    /// changes nothing.
     async fn call<T, F, Fut>(&self, command: F) -> Result<T, Failure>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(Connection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let deadline = self.settings.call_deadline();
         let run = async {
             let connection = self
-                .manager
-                .get_or_try_init(|| async {
-                    ConnectionManager::new_lazy_with_config(
-                        self.client.clone(),
-                        self.settings.connection_config(),
-                    )
-                })
+                .connection
+                .get_or_try_init(|| self.target.connect(&self.settings))
                 .await?
                 .clone();
             match command(connection.clone()).await {

@@ -35,9 +35,47 @@
 //! - **Redis down**: every Redis call has a deadline. A request the leeway still lets go on with
 //!   its old token does so, unrefreshed; one past it refreshes coordinated within this replica
 //!   only, rather than fail. One warning per outage, and [`RedisStore::fallbacks`] to alert on.
+//! - **Redis Cluster**: [`RedisStore::cluster_builder`] takes seed nodes and the same settings.
+//!   Both keys of a token have the token's digest as their hash tag
+//!   (`<prefix>lock:{<sha256>}`, `<prefix>outcome:{<sha256>}`), so they are on one slot, as the
+//!   scripts that use them together need; every deadline holds as on one server. A master down
+//!   makes the tokens whose keys it serves refresh as with Redis down.
 //!
-//! The crate's README has the table of what each failure comes to, and the Redis settings
-//! that keep outcomes from being lost.
+//! ```no_run
+//! # fn main() -> Result<(), stlock_redis::BuildError> {
+//! let store = stlock_redis::RedisStore::cluster_builder([
+//!     "redis://redis-0.internal:6379",
+//!     "redis://redis-1.internal:6379",
+//! ])
+//! .build()?;
+//! # drop(store); Ok(()) }
+//! ```
+//!
+//! # Metrics
+//!
+//! With the `metrics` feature, the store records through the [`metrics`](https://docs.rs/metrics)
+//! facade, to whichever recorder the app has installed when the call runs, without labels:
+//!
+//! - `stlock_redis_available`, a gauge: 1 when Redis answered the last call, 0 when it failed
+//!   or did not answer in time ([`RedisStore::is_available`]). Every call sets it, not only
+//!   one that changes it, so a recorder installed later gets it from the next call.
+//! - `stlock_redis_fallbacks_total`, a counter: refreshes coordinated within one replica because
+//!   Redis failed ([`RedisStore::fallbacks`]). Made known at 0 when a store is built, for the
+//!   recorder installed then.
+//!
+//! The feature turns on stlock's `metrics` feature: `stlock::metrics::describe()` gives the
+//! recorder both metrics' help texts, with stlock's own.
+//!
+//! # Upgrading
+//!
+//! The keys gained the braces of their hash tag. Replicas of a version without them use other
+//! keys and do not coordinate with those of this one: during a rolling deploy, parallel requests
+//! with one expired token landing on an old and a new replica may each refresh it, and the
+//! service then ends that session. Deploy at a quiet time, or stop every old replica before a
+//! new one takes traffic.
+//!
+//! The crate's README has the table of what each failure comes to, what a Redis failover can
+//! lose, and the Redis settings that keep outcomes from being lost.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -45,6 +83,7 @@
 mod attempt;
 mod builder;
 mod commands;
+mod connection;
 mod entry;
 mod error;
 mod health;

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use redis::aio::ConnectionManagerConfig;
+use redis::cluster::ClusterClient;
+use redis::{ConnectionInfo, RedisResult};
 
 /// How long a replica holds the lock while it calls the service by default: 15 s, longer than
 /// the client's own deadline ([`stlock::config::DEFAULT_TIMEOUT`], 10 s), so that a lock never
@@ -89,4 +91,28 @@ impl Settings {
             .set_response_timeout(Some(self.command_timeout))
             .set_number_of_retries(0)
     }
+
+    /// A cluster client for `seeds` with the same deadlines: connecting to a node, and one
+    /// command. The client's own bound on a command with its retries (redirections after a
+    /// resharding or a failover, a node connected again) is one call's deadline, as the store's
+    /// is; its waits between retries are a few milliseconds, so that one fits in it (its
+    /// default, over a second, never would).
+    pub(crate) fn cluster_client(&self, seeds: Vec<ConnectionInfo>) -> RedisResult<ClusterClient> {
+        ClusterClient::builder(seeds)
+            .connection_timeout(self.connect_timeout)
+            .response_timeout(self.command_timeout)
+            .overall_response_timeout(Some(self.call_deadline()))
+            .retries(CLUSTER_RETRIES)
+            .min_retry_wait(CLUSTER_RETRY_WAIT.0)
+            .max_retry_wait(CLUSTER_RETRY_WAIT.1)
+            .build()
+    }
 }
+
+/// How many times the cluster client sends a command again: after a redirection (`MOVED`,
+/// `ASK`), a node connected again, or a cluster that is not ready (`TRYAGAIN`, `CLUSTERDOWN`).
+/// A few are enough for a redirection and a reconnection in a row; the call's deadline bounds
+/// them all.
+const CLUSTER_RETRIES: u32 = 3;
+/// The shortest and longest wait before the cluster client sends a command again, in ms.
+const CLUSTER_RETRY_WAIT: (u64, u64) = (5, 50);

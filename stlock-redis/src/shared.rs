@@ -1,9 +1,9 @@
 //! What every clone of a [`RedisStore`](crate::RedisStore), and every attempt it runs, shares.
 
-use redis::Client;
 use stlock::refresh::InProcessStore;
 
 use crate::commands::Commands;
+use crate::connection::Target;
 use crate::integrity::Integrity;
 use crate::settings::Settings;
 
@@ -16,9 +16,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(client: Client, settings: Settings) -> Self {
+    pub(crate) fn new(target: Target, settings: Settings) -> Self {
         Self {
-            commands: Commands::new(client, settings.clone()),
+            commands: Commands::new(target, settings.clone()),
             settings,
             integrity: Integrity::new(),
             local: InProcessStore::new(),

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use redis::Client;
 use stlock::refresh::{BoxFuture, Refresh, RefreshStore, Settled};
 
 use crate::attempt::Attempt;
+use crate::connection::Target;
 use crate::settings::Settings;
 use crate::shared::Shared;
 
@@ -40,8 +40,11 @@ use crate::shared::Shared;
 ///   [`is_available`](Self::is_available) and [`fallbacks`](Self::fallbacks) tell, and one
 ///   warning is logged per outage.
 ///
-/// Cloning is cheap and clones share everything. Its `Debug` shows where Redis is (without a
-/// password) and the settings, and it never logs a token.
+/// Built on one Redis server by [`RedisStore::builder`], on a Redis Cluster by
+/// [`RedisStore::cluster_builder`]: the same code and behaviour on both. Cloning is cheap and
+/// clones share everything. Its `Debug` shows where Redis is (the server's address and
+/// database, or the cluster's seed nodes; never a password) and the settings, and it never logs
+/// a token.
 ///
 /// ```no_run
 /// use stlock::refresh::AutoRefresh;
@@ -60,15 +63,18 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    pub(crate) fn new(client: Client, settings: Settings) -> Self {
+    pub(crate) fn new(target: Target, settings: Settings) -> Self {
         Self {
-            shared: Arc::new(Shared::new(client, settings)),
+            shared: Arc::new(Shared::new(target, settings)),
         }
     }
 
     /// Whether Redis answered the last call made to it (true before the first). While it is
     /// false, requests whose access token the leeway still accepts go on with it unrefreshed,
-    /// and the others refresh coordinated within this replica only.
+    /// and the others refresh coordinated within this replica only. On a Redis Cluster each call
+    /// goes to the master of its token's keys, so with one master down this goes back and forth
+    /// as requests come for tokens it serves and for others; [`fallbacks`](Self::fallbacks) is
+    /// the one to alert on. With the `metrics` feature, also the gauge `stlock_redis_available`.
     ///
     /// ```
     /// # use stlock_redis::RedisStore;
@@ -82,6 +88,7 @@ impl RedisStore {
     /// How many refreshes this replica has coordinated by itself because Redis failed or did not
     /// answer in time, since the store was built: a counter to alert on, since parallel requests
     /// landing on different replicas may then each refresh, and the service may end the session.
+    /// With the `metrics` feature, also the counter `stlock_redis_fallbacks_total`.
     ///
     /// ```
     /// # use stlock_redis::RedisStore;
@@ -126,12 +133,10 @@ impl RefreshStore for RedisStore {
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let info = self.shared.commands.client().get_connection_info();
         let settings = &self.shared.settings;
-        f.debug_struct("RedisStore")
-            .field("redis", &format_args!("{}", info.addr()))
-            .field("db", &info.redis_settings().db())
-            .field("prefix", &settings.prefix)
+        let mut out = f.debug_struct("RedisStore");
+        self.shared.commands.target().describe(&mut out);
+        out.field("prefix", &settings.prefix)
             .field("lock_expiry", &settings.lock_expiry)
             .field("poll_interval", &settings.poll_interval)
             .field("connect_timeout", &settings.connect_timeout)

@@ -1,4 +1,5 @@
-//! What `tracing` writes on this thread while a test looks, captured as text.
+//! What `tracing` writes on this thread while a test looks, captured as text: its events, and,
+//! for a capture that asks, a line for each span that closes, with the fields recorded on it.
 //!
 //! One subscriber, installed once for the whole process, routes each event to the capture of
 //! the thread it happens on, if any. Not a subscriber per test (`with_default`): with tests on
@@ -11,12 +12,15 @@ use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use tracing::subscriber::Interest;
 use tracing::{Level, Metadata};
+use tracing_subscriber::field::MakeExt as _;
+use tracing_subscriber::fmt::format::{self, FmtSpan};
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
 use tracing_subscriber::Layer as _;
 
 thread_local! {
-    /// The capture running on this thread: the most verbose level it keeps, and its text.
-    static CURRENT: RefCell<Option<(Level, Buffer)>> = const { RefCell::new(None) };
+    /// The capture running on this thread: the most verbose level it keeps, whether it keeps
+    /// closed spans, and its text.
+    static CURRENT: RefCell<Option<(Level, bool, Buffer)>> = const { RefCell::new(None) };
 }
 
 /// Everything logged on a thread while its capture runs.
@@ -36,7 +40,7 @@ struct ToCurrent;
 impl Write for ToCurrent {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         CURRENT.with_borrow(|current| {
-            if let Some((_, buffer)) = current {
+            if let Some((_, _, buffer)) = current {
                 buffer
                     .0
                     .lock()
@@ -52,16 +56,20 @@ impl Write for ToCurrent {
     }
 }
 
-/// Lets through what this thread's capture wants. Asked about every event: a call site's answer
-/// differs from thread to thread and from one moment to the next, so none is ever cached.
-struct CurrentLevel;
+/// Lets through what this thread's capture wants: events and spans at its level, or, for the
+/// layer that writes a line as each span closes, spans only, when the capture keeps them. Asked
+/// about every call: a call site's answer differs from thread to thread and from one moment to
+/// the next, so none is ever cached.
+struct CurrentLevel {
+    spans_only: bool,
+}
 
 impl<S> Filter<S> for CurrentLevel {
     fn enabled(&self, metadata: &Metadata<'_>, _: &Context<'_, S>) -> bool {
         CURRENT.with_borrow(|current| {
-            current
-                .as_ref()
-                .is_some_and(|(level, _)| metadata.level() <= level)
+            current.as_ref().is_some_and(|(level, spans, _)| {
+                metadata.level() <= level && (!self.spans_only || (*spans && metadata.is_span()))
+            })
         })
     }
 
@@ -75,11 +83,27 @@ fn install() {
     INSTALL.call_once(|| {
         // `log` records (reqwest's) reach the subscriber through the bridge.
         let _ = tracing_log::LogTracer::init();
-        let layer = tracing_subscriber::fmt::layer()
+        let events = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(|| ToCurrent)
-            .with_filter(CurrentLevel);
-        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+            .with_filter(CurrentLevel { spans_only: false });
+        // Fields formatted by a type of their own: layers formatting with the same type share
+        // the span's formatted fields, and each would append every recorded field to them.
+        let span_fields = format::debug_fn(|writer, field, value| match field.name() {
+            "message" => write!(writer, "{value:?}"),
+            name => write!(writer, "{name}={value:?}"),
+        })
+        .delimited(" ");
+        let closed_spans = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .fmt_fields(span_fields)
+            .with_span_events(FmtSpan::CLOSE)
+            .with_writer(|| ToCurrent)
+            .with_filter(CurrentLevel { spans_only: true });
+        let subscriber = tracing_subscriber::registry()
+            .with(events)
+            .with(closed_spans);
+        let _ = tracing::subscriber::set_global_default(subscriber);
     });
 }
 
@@ -92,9 +116,19 @@ pub struct Capture {
 impl Capture {
     /// Starts capturing what is logged at `level` and above on this thread.
     pub fn start(level: Level) -> Self {
+        Self::starting(level, false)
+    }
+
+    /// Starts capturing what is logged at `level` and above on this thread, and a line for each
+    /// span at that level that closes (`… span{field=value …}: target: "close" time.busy=…`).
+    pub fn with_spans(level: Level) -> Self {
+        Self::starting(level, true)
+    }
+
+    fn starting(level: Level, spans: bool) -> Self {
         install();
         let buffer = Buffer::default();
-        CURRENT.set(Some((level, buffer.clone())));
+        CURRENT.set(Some((level, spans, buffer.clone())));
         Self { buffer }
     }
 

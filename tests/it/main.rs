@@ -12,6 +12,9 @@ mod support;
 
 #[path = "../../examples/axum_app/app.rs"]
 mod app;
+#[cfg(feature = "metrics")]
+#[path = "../../examples/axum_app/metrics.rs"]
+mod example_metrics;
 #[cfg(feature = "tonic")]
 #[allow(dead_code, clippy::all)] // generated code; the tests use only part of it
 #[path = "../../examples/tonic_app/greeter.rs"]
@@ -37,6 +40,8 @@ mod grpc;
 mod layer;
 mod leaks;
 mod logging;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod misbehaving;
 mod modules;
 mod refresh;
@@ -44,3 +49,4 @@ mod rotation;
 mod routing;
 mod serving;
 mod sessions;
+mod telemetry;

@@ -78,6 +78,24 @@ impl Fixture {
         Answer::read(request.send().await.unwrap()).await
     }
 
+    /// `count` requests of `GET /me` with this header at once, their answers in the order sent.
+    pub async fn storm(&self, count: usize, header: &(&'static str, String)) -> Vec<Answer> {
+        let requests: Vec<_> = (0..count)
+            .map(|_| {
+                let (base, header) = (self.base.clone(), header.clone());
+                tokio::spawn(async move {
+                    let request = http().get(format!("{base}/me")).header(header.0, header.1);
+                    Answer::read(request.send().await.unwrap()).await
+                })
+            })
+            .collect();
+        let mut answers = Vec::with_capacity(count);
+        for request in requests {
+            answers.push(request.await.unwrap());
+        }
+        answers
+    }
+
     /// A signed-up user, their real pair, and an access token of theirs that expired a minute
     /// ago (past the 30 s leeway).
     pub async fn expired_session(&self, name: &str) -> (User, TokenPair, String) {
@@ -144,16 +162,8 @@ async fn a_storm_of_requests_with_one_expired_cookie_pair_refreshes_exactly_once
         let (user, old, expired) = fx.expired_session(&format!("user{round}")).await;
         let before = fx.refreshes();
         let header = cookies(&expired, &old.refresh_token);
-        let answers = (0..100).map(|_| {
-            let (base, header) = (fx.base.clone(), header.clone());
-            tokio::spawn(async move {
-                let request = http().get(format!("{base}/me")).header(header.0, header.1);
-                Answer::read(request.send().await.unwrap()).await
-            })
-        });
         let mut pairs = Vec::new();
-        for answer in answers.collect::<Vec<_>>() {
-            let answer = answer.await.unwrap();
+        for answer in fx.storm(100, &header).await {
             assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
             assert_eq!(answer.text, user.id);
             assert_eq!(answer.header(CACHE_CONTROL.as_str()), Some("no-store"));

@@ -26,7 +26,7 @@ use crate::support::proxy::Proxy;
 const LONG_GRACE: Duration = Duration::from_secs(600);
 
 /// A client of `emu`'s pool through `endpoint`, with this API key.
-fn client_through(emu: &Emulator, endpoint: &str, api_key: &str) -> Client {
+pub fn client_through(emu: &Emulator, endpoint: &str, api_key: &str) -> Client {
     let creds = emu.credentials();
     let config = Config::builder()
         .endpoint(endpoint)

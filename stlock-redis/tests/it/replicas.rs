@@ -12,7 +12,7 @@ use stlock::TokenPair;
 use stlock_redis::{NotRefreshed, RedisStore, DEFAULT_POLL_INTERVAL, DEFAULT_PREFIX};
 use tokio::time::Instant;
 
-use crate::support::app::{all_unavailable, one_new_pair, pair_set_by, Replicas, SHORT_LOCK};
+use crate::support::app::{all_unavailable, one_new_pair, Replicas, SHORT_LOCK};
 use crate::support::redis_server::RedisServer;
 use crate::support::{keys_of, refresh, within, ACCESS};
 
@@ -36,25 +36,7 @@ async fn sixty_requests_spread_over_three_replicas_refresh_exactly_once() {
     // Several rounds, each a fresh session: a race that passes once by luck fails here.
     for round in 0..3 {
         let session = replicas.session(&format!("user{round}")).await;
-        let before = replicas.refreshes();
-        let answers = replicas.storm(&session, 60, &[0, 1, 2]).await;
-        let new = one_new_pair(&answers, &session);
-        assert_eq!(
-            replicas.refreshes() - before,
-            1,
-            "round {round}: one refresh"
-        );
-
-        // Later, within the grace window, the old cookies on any replica get the same pair.
-        for replica in 0..3 {
-            let later = replicas.storm(&session, 1, &[replica]).await;
-            assert_eq!(pair_set_by(&later[0]), new, "replica {replica}");
-        }
-        assert_eq!(replicas.refreshes() - before, 1, "round {round}: still one");
-        // And the new pair is the one the service issued: it refreshes (once) at the service.
-        within(replicas.client.refresh(&new.refresh_token))
-            .await
-            .expect("the new refresh token is live");
+        replicas.refresh_once_in_a_storm(&session, round).await;
     }
     for store in &replicas.stores {
         assert!(store.is_available());

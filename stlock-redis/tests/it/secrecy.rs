@@ -240,4 +240,17 @@ fn debug_shows_the_settings_and_no_password() {
     for shown in ["127.0.0.1:6379", "db: 3", "shop:", "20s"] {
         assert!(debug.contains(shown), "{shown} in {debug}");
     }
+
+    let builder = RedisStore::cluster_builder([
+        "redis://user:hunter2@127.0.0.1:7000/",
+        "redis://user:hunter2@127.0.0.1:7001/",
+    ])
+    .prefix("shop:");
+    assert!(!format!("{builder:?}").contains("hunter2"));
+    let store = builder.build().expect("store");
+    let debug = format!("{store:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    for shown in ["cluster: [127.0.0.1:7000, 127.0.0.1:7001]", "shop:"] {
+        assert!(debug.contains(shown), "{shown} in {debug}");
+    }
 }

@@ -86,6 +86,16 @@ impl Replicas {
         store: impl Fn(RedisStoreBuilder) -> RedisStoreBuilder,
         config: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
     ) -> Self {
+        Self::start_on(count, || store(RedisStore::builder(url)), config).await
+    }
+
+    /// `count` replicas on one emulator, each with a store from `store` (one Redis server or a
+    /// cluster), and the client's configuration changed by `config`.
+    pub async fn start_on(
+        count: usize,
+        store: impl Fn() -> RedisStoreBuilder,
+        config: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+    ) -> Self {
         let emu = within(emulator()).await;
         let creds = emu.credentials();
         let config = config(
@@ -102,7 +112,7 @@ impl Replicas {
         let mut bases = Vec::new();
         let mut stores = Vec::new();
         for _ in 0..count {
-            let redis = store(RedisStore::builder(url)).build().expect("a store");
+            let redis = store().build().expect("a store");
             let auth = StlockLayer::from_client(client.clone())
                 .auto_refresh(AutoRefresh::cookies().store(redis.clone()).build().unwrap());
             let app = Router::new().route("/me", get(me)).route_layer(auth);
@@ -197,6 +207,26 @@ impl Replicas {
         targets: &[usize],
     ) -> Vec<Answer> {
         self.send(session, requests, targets).answers().await
+    }
+    /// A round of the replicas' promise: 60 requests with `session`'s expired token spread
+    /// over the first three replicas all get one new pair, from one refresh at the service;
+    /// later, within the grace window, the old cookies get the same pair on each of them, still
+    /// from that one refresh; and the pair is the one the service issued (its refresh token is
+    /// live there, and spent by this look). Returns the pair.
+    pub async fn refresh_once_in_a_storm(&self, session: &Session, round: usize) -> TokenPair {
+        let before = self.refreshes();
+        let answers = self.storm(session, 60, &[0, 1, 2]).await;
+        let new = one_new_pair(&answers, session);
+        assert_eq!(self.refreshes() - before, 1, "round {round}: one refresh");
+        for replica in 0..3 {
+            let later = self.storm(session, 1, &[replica]).await;
+            assert_eq!(pair_set_by(&later[0]), new, "replica {replica}");
+        }
+        assert_eq!(self.refreshes() - before, 1, "round {round}: still one");
+        within(self.client.refresh(&new.refresh_token))
+            .await
+            .expect("the new refresh token is live");
+        new
     }
 }
 

@@ -3,6 +3,7 @@
 //! shared fixtures (`stlock-test-support`).
 
 pub mod app;
+pub mod redis_cluster;
 pub mod redis_server;
 
 pub use stlock_test_support::logs;
@@ -21,7 +22,8 @@ pub fn within<F: Future>(future: F) -> impl Future<Output = F::Output> {
     }
 }
 
-/// The Redis keys a store with `prefix` uses for `refresh_token`: the lock and the outcome.
+/// The Redis keys a store with `prefix` uses for `refresh_token`: the lock and the outcome, the
+/// digest of the token being their hash tag (between braces).
 pub fn keys_of(prefix: &str, refresh_token: &str) -> (String, String) {
     use sha2::{Digest, Sha256};
     let digest: String = Sha256::digest(refresh_token.as_bytes())
@@ -29,8 +31,8 @@ pub fn keys_of(prefix: &str, refresh_token: &str) -> (String, String) {
         .map(|byte| format!("{byte:02x}"))
         .collect();
     (
-        format!("{prefix}lock:{digest}"),
-        format!("{prefix}outcome:{digest}"),
+        format!("{prefix}lock:{{{digest}}}"),
+        format!("{prefix}outcome:{{{digest}}}"),
     )
 }
 

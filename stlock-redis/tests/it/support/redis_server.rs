@@ -37,20 +37,7 @@ impl RedisServer {
 
     /// A server on `port` once it answers, or `None` if it exits first (the port taken).
     async fn try_start_on(port: u16) -> Option<Self> {
-        let process = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            // `DEBUG SLEEP`, to stall the server as a slow disk or a long command would.
-            .args(["--enable-debug-command", "local"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| {
-                panic!(
-                    "redis-server cannot be started ({err}): these tests need Debian's \
-                     redis-server package (`bash .ci/test` installs it)"
-                )
-            });
+        let process = spawn(port, &[]);
         let mut server = Self {
             port,
             process: Some(process),
@@ -131,40 +118,9 @@ impl RedisServer {
         }
     }
 
-    /// Whether the server answers, and is ours (by its process id: another test's server may
-    /// hold the port); false if ours exited before it did.
+    /// Whether the server answers, and is ours; false if ours exited before it did.
     async fn wait_until_ready(&mut self) -> bool {
-        let client = redis::Client::open(self.url()).expect("a valid URL");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let ours = format!(
-            "process_id:{}\r\n",
-            self.process.as_ref().map_or(0, Child::id)
-        );
-        loop {
-            if let Ok(mut connection) = client.get_multiplexed_async_connection().await {
-                let info: redis::RedisResult<String> = redis::cmd("INFO")
-                    .arg("server")
-                    .query_async(&mut connection)
-                    .await;
-                if info.is_ok_and(|info| info.contains(&ours)) {
-                    return true;
-                }
-            }
-            let exited = self
-                .process
-                .as_mut()
-                .is_none_or(|process| !matches!(process.try_wait(), Ok(None)));
-            if exited {
-                self.process = None;
-                return false;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on port {} did not answer PING within 10 s",
-                self.port
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_until_ours(self.port, &mut self.process, Duration::from_secs(10)).await
     }
 }
 
@@ -172,4 +128,55 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Whether the redis-server `process` started on `port` answers there within `patience`, and is
+/// ours (by its process id: another test's server may hold the port); false, and `process`
+/// cleared, if ours exited first.
+pub async fn wait_until_ours(port: u16, process: &mut Option<Child>, patience: Duration) -> bool {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("a valid URL");
+    let ours = format!("process_id:{}\r\n", process.as_ref().map_or(0, Child::id));
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Ok(mut connection) = client.get_multiplexed_async_connection().await {
+            let info: redis::RedisResult<String> = redis::cmd("INFO")
+                .arg("server")
+                .query_async(&mut connection)
+                .await;
+            if info.is_ok_and(|info| info.contains(&ours)) {
+                return true;
+            }
+        }
+        let exited = process
+            .as_mut()
+            .is_none_or(|process| !matches!(process.try_wait(), Ok(None)));
+        if exited {
+            *process = None;
+            return false;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on port {port} did not answer within {patience:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Starts redis-server on loopback `port`, keeping nothing on disk, with `DEBUG SLEEP` allowed
+/// (to stall it as a slow disk or a long command would) and these further arguments.
+pub fn spawn(port: u16, extra: &[&std::ffi::OsStr]) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(["--enable-debug-command", "local"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| {
+            panic!(
+                "redis-server cannot be started ({err}): these tests need Debian's \
+                 redis-server package (`bash .ci/test` installs it)"
+            )
+        })
 }
