@@ -8,7 +8,7 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use http::Extensions;
 
-use crate::credentials::{TokenSource, TokenSources};
+use crate::credentials::{Found, TokenSource, TokenSources};
 use crate::rejection::AuthError;
 use crate::token::Claims;
 
@@ -92,9 +92,35 @@ impl StlockUser {
         }
     }
 
-    /// The access token the layer got by refreshing this request's, if it did.
-    pub(crate) fn renewed_token(&self) -> Option<&str> {
-        self.renewed_token.as_deref()
+    /// This request's verified access token, read from `headers` (the request's) where the
+    /// layer found it, or the one the layer renewed it to: for a handler that calls another
+    /// service on its user's behalf, as `Authorization: Bearer`. `None` when a layer in between
+    /// took the token out of the headers.
+    ///
+    /// The token is a bearer credential of the user's: send it only over TLS, and only to
+    /// services of the same pool that verify it themselves. The layer checked it when the
+    /// request came in; it expires on its own schedule (`expires_at`), which a long call made
+    /// on the user's behalf may outlive.
+    ///
+    /// ```
+    /// use axum::http::HeaderMap;
+    /// use stlock::StlockUser;
+    ///
+    /// async fn orders(user: StlockUser, headers: HeaderMap) -> String {
+    ///     let token = user.access_token(&headers).unwrap_or_default();
+    ///     // reqwest::Client::new().get("https://orders.internal/mine").bearer_auth(token) …
+    ///     # let _ = token;
+    ///     user.user_id().to_owned()
+    /// }
+    /// ```
+    pub fn access_token<'a>(&'a self, headers: &'a http::HeaderMap) -> Option<&'a str> {
+        if let Some(renewed) = self.renewed_token.as_deref() {
+            return Some(renewed);
+        }
+        match self.token_source().read(headers) {
+            Found::Token(token) => Some(token),
+            _ => None,
+        }
     }
 
     /// Whether the layer refreshed this request's token: the response carries a new pair.

@@ -6,7 +6,7 @@
 // Each module imports a name from the module that defines it, never through the re-exports
 // below (they are for users), and no two modules import each other, directly or not
 // (tests/it/modules.rs). From the bottom up: metrics, telemetry, secret, config, token, user, client, credentials,
-// path, rejection, extract, cross_origin, refresh, layer, grant.
+// path, rejection, extract, cross_origin, refresh, layer, grant, session.
 pub mod client;
 pub mod config;
 pub mod credentials;
@@ -21,6 +21,7 @@ mod path;
 pub mod refresh;
 pub mod rejection;
 mod secret;
+pub mod session;
 mod telemetry;
 pub mod token;
 pub mod user;

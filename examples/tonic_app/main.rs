@@ -7,8 +7,9 @@
 //! ```
 //!
 //! Against the in-process emulator (the default) it first makes a few calls of its own, printing
-//! the outcome of each: no token, a forged token, a user whose policy allows the service, and a
-//! user without one. It then serves until Ctrl-C. With `STLOCK_ENDPOINT` and the other
+//! the outcome of each: no token, a forged token, a user whose policy allows the service, a
+//! user without one, and the first user again through a `Session` on the channel
+//! (`SessionLayer`: the token put on each call and kept fresh). It then serves until Ctrl-C. With `STLOCK_ENDPOINT` and the other
 //! `STLOCK_*` variables set it serves for that service and makes no calls of its own.
 //!
 //! The service's Rust code is generated from `greeter.proto` and committed (`greeter.rs`), so
@@ -23,12 +24,14 @@ use std::error::Error;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
+use stlock::session::{Session, SessionLayer};
 use stlock::{Client, Registration, StlockLayer};
 use stlock_emulator::{Emulator, NewPolicy, Rule};
 use tokio::net::TcpListener;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::Request;
+use tower::ServiceBuilder;
 
 use greeter::greeter_client::GreeterClient;
 use greeter::WhoAmIRequest;
@@ -135,7 +138,7 @@ async fn demo(
     let channel = Channel::from_shared(format!("http://{addr}"))?
         .connect()
         .await?;
-    let mut greeter = GreeterClient::new(channel);
+    let mut greeter = GreeterClient::new(channel.clone());
     let forged = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.c2lnbmF0dXJl";
     let callers = [
         ("without a token", None),
@@ -157,6 +160,28 @@ async fn demo(
             Err(status) => println!("WhoAmI {who}: {:?}: {}", status.code(), status.message()),
         }
     }
+
+    // A program signed in as alice: the session puts her token on every call, and refreshes it
+    // ahead of its expiry, once however many calls are in flight.
+    let session = Session::builder(client.clone())
+        .sign_in("alice", password)
+        .await?;
+    let mut signed_in = GreeterClient::new(
+        ServiceBuilder::new()
+            .layer(SessionLayer::new(session))
+            .service(channel),
+    );
+    match signed_in.who_am_i(WhoAmIRequest {}).await {
+        Ok(reply) => println!(
+            "WhoAmI as alice through a session: OK, user id {}",
+            reply.into_inner().user_id
+        ),
+        Err(status) => println!(
+            "WhoAmI as alice through a session: {:?}: {}",
+            status.code(),
+            status.message()
+        ),
+    }
     Ok(())
 }
 
@@ -170,11 +195,12 @@ grpcurl with the .proto from this repository ($TOKEN: an access token of the sam
   grpcurl -plaintext -import-path examples/tonic_app -proto greeter.proto \
     -H "authorization: Bearer $TOKEN" {addr} greeter.v1.Greeter/WhoAmI
 
-or from Rust, with the generated client in examples/tonic_app/greeter.rs:
+or from Rust, with the generated client in examples/tonic_app/greeter.rs and a signed-in
+stlock::session::Session, whose SessionLayer puts the token on each call and keeps it fresh:
 
-  let mut request = tonic::Request::new(WhoAmIRequest {{}});
-  request.metadata_mut().insert("authorization", format!("Bearer {{token}}").try_into()?);
-  let reply = GreeterClient::connect("http://{addr}").await?.who_am_i(request).await?;
+  let channel = Channel::from_static("http://{addr}").connect().await?;
+  let channel = ServiceBuilder::new().layer(SessionLayer::new(session)).service(channel);
+  let reply = GreeterClient::new(channel).who_am_i(WhoAmIRequest {{}}).await?;
 "#
     );
 }

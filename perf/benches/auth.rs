@@ -27,6 +27,9 @@
 //!   secret).
 //! - `refresh`: `not_due`, stlock's layer with `AutoRefresh::cookies()` and a valid token, new
 //!   each time, that is not due for a refresh.
+//! - `session`: `access_token` is `Session::access_token` on a token not due (the fast path
+//!   of a signed-in program: an atomic load, a clock read, a reference count), awaited on the
+//!   current-thread runtime; `current` is `Session::current`, the same without the future.
 //! - `metrics` (only with `--features metrics`, which builds stlock with its `metrics` feature):
 //!   `cached` and `missing` as in `request/stlock_layer_cached` and `reject/missing`, with no
 //!   recorder installed, and `cached_prometheus` and `missing_prometheus` with
@@ -212,6 +215,24 @@ fn metrics(c: &mut Criterion) {
     group.finish();
 }
 
+fn session(c: &mut Criterion) {
+    let rt = runtime();
+    let client = stlock::Client::new(fixture::config()).expect("a client for the fixed pool");
+    let session = stlock::session::Session::builder(client)
+        .start(stlock::TokenPair {
+            access_token: fixture::fixed_token(),
+            refresh_token: fixture::fixed_token(),
+        })
+        .expect("a token whose lifetime is readable");
+    assert!(session.current().is_some(), "the fixed token is not due");
+    let mut group = c.benchmark_group("session");
+    group.bench_function("access_token", |b| {
+        b.to_async(&rt).iter(|| session.access_token())
+    });
+    group.bench_function("current", |b| b.iter(|| session.current()));
+    group.finish();
+}
+
 fn refresh(c: &mut Criterion) {
     let rt = runtime();
     let mut minter = Minter::new();
@@ -312,7 +333,7 @@ criterion_group! {
     // criterion's defaults but a shorter warm-up: every entry is a few microseconds at most,
     // warm after well under a second; 16 entries then take about three minutes.
     config = Criterion::default().warm_up_time(Duration::from_secs(2));
-    targets = decode, request, reject, refresh
+    targets = decode, request, reject, refresh, session
 }
 
 #[cfg(feature = "metrics")]

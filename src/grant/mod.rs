@@ -14,7 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::client::Client;
-use crate::credentials::{Found, TokenSources};
+use crate::credentials::TokenSources;
 use crate::extract::StlockUser;
 use crate::rejection::{AuthError, DefaultRejection, RejectionBody, RejectionHandler};
 use crate::telemetry::GrantCheck;
@@ -226,15 +226,9 @@ where
         // The token the outer layer verified: the one it renewed the request's to, else the one in
         // the source it read. Should a layer in between have taken that away, there is nothing
         // to ask the service with.
-        let token = match user.renewed_token() {
-            Some(token) => token,
-            None => match origin.read(request.headers()) {
-                Found::Token(token) => token,
-                _ => {
-                    let accepted = TokenSources::new([origin.clone()]);
-                    return rejected(AuthError::MissingToken { accepted });
-                }
-            },
+        let Some(token) = user.access_token(request.headers()) else {
+            let accepted = TokenSources::new([origin.clone()]);
+            return rejected(AuthError::MissingToken { accepted });
         };
         let check = future::check(
             layer.client.clone(),

@@ -132,6 +132,13 @@ const CLAIMS_ROOM: usize = 512;
 const TAG_ROOM: usize =
     URL_SAFE_NO_PAD.estimated_decoded_length(URL_SAFE_NO_PAD.encoded_length(64));
 
+/// The times a token claims, unverified.
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub(crate) struct UnverifiedTimes {
+    pub(crate) exp: u64,
+    pub(crate) iat: Option<u64>,
+}
+
 impl TokenDecoder {
     /// Prepares the keys of `config`'s algorithms.
     pub fn new(config: &Config) -> Self {
@@ -292,15 +299,15 @@ impl TokenDecoder {
     /// The `exp` a token claims, read without verifying anything: only for scheduling what does
     /// not trust the token (how long a cookie that carries it may live), never for a decision.
     pub(crate) fn unverified_expiry(token: &str) -> Option<u64> {
-        #[derive(Deserialize)]
-        struct JustExp {
-            exp: u64,
-        }
+        Self::unverified_times(token).map(|times| times.exp)
+    }
+
+    /// The `exp` and `iat` a token claims, read without verifying anything: only for scheduling
+    /// (when a signed-in program refreshes ahead of expiry), never for a decision.
+    pub(crate) fn unverified_times(token: &str) -> Option<UnverifiedTimes> {
         let payload = token.split('.').nth(1)?;
         let json = URL_SAFE_NO_PAD.decode_to_vec(payload).ok()?;
-        serde_json::from_slice::<JustExp>(&json)
-            .ok()
-            .map(|claims| claims.exp)
+        serde_json::from_slice(&json).ok()
     }
 
     /// The key a header other than the service's usual ones calls for, and whether it lists

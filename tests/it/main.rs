@@ -12,6 +12,10 @@ mod support;
 
 #[path = "../../examples/axum_app/app.rs"]
 mod app;
+#[cfg(feature = "file-store")]
+#[allow(dead_code)] // its `main` and argument parsing are the example's alone
+#[path = "../../examples/cli.rs"]
+mod cli;
 #[cfg(feature = "metrics")]
 #[path = "../../examples/axum_app/metrics.rs"]
 mod example_metrics;
@@ -44,9 +48,13 @@ mod logging;
 mod metrics;
 mod misbehaving;
 mod modules;
+mod outbound;
 mod refresh;
 mod rotation;
 mod routing;
 mod serving;
+mod session;
+#[cfg(feature = "file-store")]
+mod session_store;
 mod sessions;
 mod telemetry;

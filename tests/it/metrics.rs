@@ -116,6 +116,10 @@ async fn every_result_of_an_authentication_is_counted() {
     let claims = access_claims(creds, &user.id);
     let mut other_pool = claims.clone();
     other_pool["user_pool_sub"] = "another-pool".into();
+    let mut other_owner = claims.clone();
+    other_owner["owner_sub"] = "another-owner".into();
+    let mut other_audience = claims.clone();
+    other_audience["aud"] = "ADMIN".into();
     let expired = access_token_expiring(&emu, &user, now() - 3600);
 
     let recorder = DebuggingRecorder::new();
@@ -181,6 +185,22 @@ async fn every_result_of_an_authentication_is_counted() {
             )],
             StatusCode::UNAUTHORIZED,
         ),
+        (
+            me(&strict),
+            vec![(
+                "authorization",
+                bearer(&forged(&other_owner, &secret, Algorithm::HS256)),
+            )],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            me(&strict),
+            vec![(
+                "authorization",
+                bearer(&forged(&other_audience, &secret, Algorithm::HS256)),
+            )],
+            StatusCode::UNAUTHORIZED,
+        ),
         (me(&optional), vec![], StatusCode::OK),
         // Past the leeway, the service unreachable: 503, still signed in.
         (
@@ -231,6 +251,7 @@ async fn every_result_of_an_authentication_is_counted() {
                 1
             ),
             ("stlock_authentications_total{result=expired}", 1),
+            ("stlock_authentications_total{result=foreign_owner}", 1),
             ("stlock_authentications_total{result=foreign_pool}", 1),
             (
                 "stlock_authentications_total{result=malformed_credentials}",
@@ -243,6 +264,7 @@ async fn every_result_of_an_authentication_is_counted() {
                 1
             ),
             ("stlock_authentications_total{result=session_ended}", 1),
+            ("stlock_authentications_total{result=wrong_audience}", 1),
             ("stlock_authentications_total{result=wrong_type}", 1),
         ])
     );

@@ -1,0 +1,254 @@
+//! Where a signed-in program's tokens come from: the STLock service through [`Client`] (for
+//! backends that hold the owner's API key), or the app's own JSON endpoints ([`AppEndpoints`],
+//! for programs in users' hands, which must never hold it).
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::StatusCode;
+use serde::Serialize;
+
+use crate::client::{Client, Error, Refusal};
+use crate::refresh::BoxFuture;
+use crate::token::TokenPair;
+
+/// How a [`Session`](super::Session) signs in, refreshes and signs out.
+///
+/// Implemented for [`Client`] (the STLock service itself, with the owner's API key) and for
+/// [`AppEndpoints`] (an app's own `POST /login`, `/refresh` and `/logout`). Whatever the
+/// implementation, it must tell a refusal of the refresh token ([`IssuerError::Refused`], which
+/// ends the session) from a failure to ask ([`IssuerError::Unavailable`], which does not).
+pub trait Issuer: Send + Sync + 'static {
+    /// Signs in with a username and a password.
+    fn sign_in<'a>(
+        &'a self,
+        username: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<TokenPair, IssuerError>>;
+
+    /// Exchanges a refresh token for a new pair; the old refresh token is spent.
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a str,
+    ) -> BoxFuture<'a, Result<TokenPair, IssuerError>>;
+
+    /// Revokes the session of a refresh token.
+    fn sign_out<'a>(&'a self, refresh_token: &'a str) -> BoxFuture<'a, Result<(), IssuerError>>;
+}
+
+/// Why an [`Issuer`] gave no answer to use.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum IssuerError {
+    /// The credentials or the refresh token were refused: for a refresh, the session is over.
+    #[error("refused: {0}")]
+    Refused(Arc<dyn std::error::Error + Send + Sync>),
+    /// The issuer could not be asked, or answered something else than a refusal (a fault, a
+    /// proxy's page): nothing is known of the session.
+    #[error("unavailable: {0}")]
+    Unavailable(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl IssuerError {
+    /// A refresh or sign-out that failed, classified as auto-refresh does: only the service
+    /// refusing the token itself (or a token it could never take) ends the session; a wrong
+    /// API key, a proxy's page or no answer does not.
+    fn from_refresh(error: Error) -> Self {
+        if error.is_invalid_input() || error.refusal().is_some_and(Refusal::ends_session) {
+            IssuerError::Refused(Arc::new(error))
+        } else {
+            IssuerError::Unavailable(Arc::new(error))
+        }
+    }
+
+    /// A sign-in that failed: the service's answer about the credentials (a 4xx other than a
+    /// refusal of the app's own API key) is a refusal.
+    fn from_sign_in(error: Error) -> Self {
+        let about_credentials = error.is_invalid_input()
+            || error.status().is_some_and(|status| {
+                status.is_client_error()
+                    && status != StatusCode::REQUEST_TIMEOUT
+                    && status != StatusCode::TOO_MANY_REQUESTS
+                    && !error.refusal().is_some_and(Refusal::is_configuration)
+            });
+        if about_credentials {
+            IssuerError::Refused(Arc::new(error))
+        } else {
+            IssuerError::Unavailable(Arc::new(error))
+        }
+    }
+}
+
+impl Issuer for Client {
+    fn sign_in<'a>(
+        &'a self,
+        username: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<TokenPair, IssuerError>> {
+        Box::pin(async move {
+            self.login(username, password)
+                .await
+                .map_err(IssuerError::from_sign_in)
+        })
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a str,
+    ) -> BoxFuture<'a, Result<TokenPair, IssuerError>> {
+        Box::pin(async move {
+            Client::refresh(self, refresh_token)
+                .await
+                .map_err(IssuerError::from_refresh)
+        })
+    }
+
+    fn sign_out<'a>(&'a self, refresh_token: &'a str) -> BoxFuture<'a, Result<(), IssuerError>> {
+        Box::pin(async move {
+            self.logout(refresh_token)
+                .await
+                .map_err(IssuerError::from_refresh)
+        })
+    }
+}
+
+/// An app's own sign-in endpoints, by URL, as the axum example has them: `POST {base}/login`
+/// with `{"username", "password"}`, `POST {base}/refresh` and `POST {base}/logout` with
+/// `{"refresh_token"}`, the first two answering `{"access_token", "refresh_token"}`.
+///
+/// For programs in users' hands (a CLI, a desktop app): they hold no API key and no secret;
+/// the app verifies every token. A `401` or `422` from the app is a refusal; anything else that
+/// is not a pair (a `5xx`, a proxy's page, no answer) leaves the session as it is.
+///
+/// ```
+/// use stlock::session::AppEndpoints;
+///
+/// let app = AppEndpoints::new("https://app.example.com/auth/")?;
+/// # Ok::<(), stlock::session::InvalidEndpoint>(())
+/// ```
+#[derive(Clone)]
+pub struct AppEndpoints {
+    base: reqwest::Url,
+    http: reqwest::Client,
+}
+
+/// A base URL that is not `http` or `https`.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("the app's base URL must be an absolute http or https URL")]
+pub struct InvalidEndpoint;
+
+impl AppEndpoints {
+    /// The endpoints under `base` (a trailing `/` or not), with a client of their own that gives
+    /// each call 10 seconds.
+    pub fn new(base: &str) -> Result<Self, InvalidEndpoint> {
+        let http = reqwest::Client::builder()
+            .timeout(crate::config::DEFAULT_TIMEOUT)
+            .build()
+            .map_err(|_| InvalidEndpoint)?;
+        Self::with_http_client(base, http)
+    }
+
+    /// The endpoints under `base`, called through `http` (its timeouts, TLS and proxy settings).
+    pub fn with_http_client(base: &str, http: reqwest::Client) -> Result<Self, InvalidEndpoint> {
+        let mut base = reqwest::Url::parse(base).map_err(|_| InvalidEndpoint)?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(InvalidEndpoint);
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        Ok(Self { base, http })
+    }
+
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, IssuerError> {
+        let unavailable = |error: AppError| IssuerError::Unavailable(Arc::new(error));
+        let url = self
+            .base
+            .join(path)
+            .map_err(|_| unavailable(AppError::Status(StatusCode::BAD_REQUEST)))?;
+        let body = serde_json::to_vec(body).map_err(|_| unavailable(AppError::Unexpected))?;
+        let response = self
+            .http
+            .post(url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| unavailable(AppError::Transport(error.without_url())))?;
+        match response.status() {
+            status if status.is_success() => {
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|error| unavailable(AppError::Transport(error.without_url())))?;
+                serde_json::from_slice(&bytes).map_err(|_| unavailable(AppError::Unexpected))
+            }
+            status @ (StatusCode::UNAUTHORIZED | StatusCode::UNPROCESSABLE_ENTITY) => {
+                Err(IssuerError::Refused(Arc::new(AppError::Status(status))))
+            }
+            status => Err(unavailable(AppError::Status(status))),
+        }
+    }
+}
+
+impl fmt::Debug for AppEndpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppEndpoints")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What went wrong asking the app.
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error("the app answered {0}")]
+    Status(StatusCode),
+    #[error("the app could not be asked: {0}")]
+    Transport(#[source] reqwest::Error),
+    #[error("the app answered something else than JSON of the expected shape")]
+    Unexpected,
+}
+
+#[derive(Serialize)]
+struct Credentials<'a> {
+    username: &'a str,
+    password: &'a str,
+}
+
+#[derive(Serialize)]
+struct RefreshToken<'a> {
+    refresh_token: &'a str,
+}
+
+impl Issuer for AppEndpoints {
+    fn sign_in<'a>(
+        &'a self,
+        username: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<TokenPair, IssuerError>> {
+        Box::pin(async move {
+            self.post("login", &Credentials { username, password })
+                .await
+        })
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a str,
+    ) -> BoxFuture<'a, Result<TokenPair, IssuerError>> {
+        Box::pin(async move { self.post("refresh", &RefreshToken { refresh_token }).await })
+    }
+
+    fn sign_out<'a>(&'a self, refresh_token: &'a str) -> BoxFuture<'a, Result<(), IssuerError>> {
+        Box::pin(async move {
+            self.post::<serde_json::Value>("logout", &RefreshToken { refresh_token })
+                .await
+                .map(drop)
+        })
+    }
+}
