@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -244,7 +243,7 @@ fn create_temporary(paths: &Paths) -> Result<(PathBuf, File), AtPath> {
     for _ in 0..8 {
         let mut temporary = std::ffi::OsString::from(".");
         temporary.push(name);
-        temporary.push(format!(".{:016x}.tmp", random()));
+        temporary.push(format!(".{:016x}.tmp", crate::session::random_u64()));
         let temporary = paths.dir.join(temporary);
         match private_file().create_new(true).open(&temporary) {
             Ok(file) => return Ok((temporary, file)),
@@ -352,14 +351,6 @@ fn sync_dir(dir: &Path) {
     let _ = dir;
 }
 
-/// A random number from the standard library's random hash keys: a temporary file's name needs
-/// no more.
-fn random() -> u64 {
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
-}
-
 fn at(paths: &Paths, source: io::Error) -> AtPath {
     at_path(&paths.file, source)
 }
@@ -428,7 +419,7 @@ mod tests {
                 "stlock-file-store-{}-{}-{:x}",
                 std::process::id(),
                 NEXT.fetch_add(1, Ordering::Relaxed),
-                random(),
+                crate::session::random_u64(),
             ));
             fs::create_dir_all(&dir).unwrap();
             Self(dir)

@@ -157,13 +157,18 @@ impl Schedule {
     }
 }
 
-/// A number in `[0, 1)` from the standard library's random hash keys: the jitter needs no
-/// more, and the default build no random-number crate.
+/// A number in `[0, 1)`, for the jitter.
 fn random_fraction() -> f64 {
-    let bits = std::collections::hash_map::RandomState::new()
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A random number from the standard library's random hash keys (seeded by the operating
+/// system): the jitter and a temporary file's name need no more, and the default build no
+/// random-number crate.
+fn random_u64() -> u64 {
+    std::collections::hash_map::RandomState::new()
         .build_hasher()
-        .finish();
-    (bits >> 11) as f64 / (1u64 << 53) as f64
+        .finish()
 }
 
 /// Builds a [`Session`]: see [`Session::builder`].
