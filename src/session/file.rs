@@ -403,47 +403,19 @@ struct Unencodable;
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use super::*;
     use crate::token::TokenPair;
 
-    /// A directory of its own for a test, removed with everything in it when dropped.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> Self {
-            static NEXT: AtomicU64 = AtomicU64::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "stlock-file-store-{}-{}-{:x}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed),
-                crate::session::random_u64(),
-            ));
-            fs::create_dir_all(&dir).unwrap();
-            Self(dir)
-        }
-
-        fn join(&self, name: &str) -> PathBuf {
-            self.0.join(name)
-        }
-
-        /// The names in the directory, sorted.
-        fn names(&self) -> Vec<String> {
-            let mut names: Vec<String> = fs::read_dir(&self.0)
-                .unwrap()
-                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-                .collect();
-            names.sort();
-            names
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
     }
 
     fn stored(n: u32) -> Stored {
@@ -458,12 +430,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_saved_session_loads_back() {
-        let dir = TempDir::new();
-        let store = FileStore::new(dir.join("session.json"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("session.json"));
         store.save(Some(&stored(1))).await.unwrap();
         assert_eq!(store.load().await.unwrap(), Some(stored(1)));
         // Another store of the same file (the next run of the program) reads it too.
-        let next_run = FileStore::new(dir.join("session.json"));
+        let next_run = FileStore::new(dir.path().join("session.json"));
         assert_eq!(next_run.load().await.unwrap(), Some(stored(1)));
         store.save(Some(&stored(2))).await.unwrap();
         assert_eq!(next_run.load().await.unwrap(), Some(stored(2)));
@@ -479,37 +451,41 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_file_or_directory_is_no_session() {
-        let dir = TempDir::new();
-        let store = FileStore::new(dir.join("session.json"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("session.json"));
         assert_eq!(store.load().await.unwrap(), None);
-        let store = FileStore::new(dir.join("not/yet/session.json"));
+        let store = FileStore::new(dir.path().join("not/yet/session.json"));
         assert_eq!(store.load().await.unwrap(), None);
-        assert_eq!(dir.names(), Vec::<String>::new(), "loading creates nothing");
+        assert_eq!(
+            names(dir.path()),
+            Vec::<String>::new(),
+            "loading creates nothing"
+        );
     }
 
     #[tokio::test]
     async fn saving_no_session_removes_the_file() {
-        let dir = TempDir::new();
-        let store = FileStore::new(dir.join("session.json"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("session.json"));
         store.save(Some(&stored(1))).await.unwrap();
         store.save(None).await.unwrap();
         assert_eq!(store.load().await.unwrap(), None);
-        assert_eq!(dir.names(), Vec::<String>::new());
+        assert_eq!(names(dir.path()), Vec::<String>::new());
         // Already gone: no error.
         store.save(None).await.unwrap();
     }
 
     #[tokio::test]
     async fn the_directory_is_created_when_missing() {
-        let dir = TempDir::new();
-        let store = FileStore::new(dir.join("config/my-tool/session.json"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("config/my-tool/session.json"));
         store.save(Some(&stored(1))).await.unwrap();
         assert_eq!(store.load().await.unwrap(), Some(stored(1)));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             for created in ["config", "config/my-tool"] {
-                let mode = fs::metadata(dir.join(created))
+                let mode = fs::metadata(dir.path().join(created))
                     .unwrap()
                     .permissions()
                     .mode();
@@ -523,8 +499,8 @@ mod tests {
     async fn the_file_and_the_lock_file_are_the_owners_alone() {
         use std::os::unix::fs::PermissionsExt;
 
-        let dir = TempDir::new();
-        let path = dir.join("session.json");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.json");
         // A file left readable by all: replaced by one that is not.
         fs::write(&path, b"{}").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
@@ -532,7 +508,10 @@ mod tests {
         store.save(Some(&stored(1))).await.unwrap();
         let guard = store.lock().await.unwrap();
         for name in ["session.json", "session.json.lock"] {
-            let mode = fs::metadata(dir.join(name)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
         }
         drop(guard);
@@ -540,8 +519,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_save_replaces_the_file_whole_and_leaves_no_temporary_file() {
-        let dir = TempDir::new();
-        let path = dir.join("session.json");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.json");
         let store = FileStore::new(&path);
         store.save(Some(&stored(0))).await.unwrap();
 
@@ -568,13 +547,17 @@ mod tests {
             assert!(all.contains(&loaded), "{loaded:?}");
         }
         assert!(all.contains(&store.load().await.unwrap().unwrap()));
-        assert_eq!(dir.names(), ["session.json"], "no temporary file left");
+        assert_eq!(
+            names(dir.path()),
+            ["session.json"],
+            "no temporary file left"
+        );
     }
 
     #[tokio::test]
     async fn a_file_that_is_no_session_is_an_error_that_quotes_nothing_of_it() {
-        let dir = TempDir::new();
-        let path = dir.join("session.json");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.json");
         let store = FileStore::new(&path);
         // serde_json's own message for these would quote the string it found.
         let secrets = [
@@ -622,8 +605,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_lock_excludes_other_stores_of_the_file_until_released() {
-        let dir = TempDir::new();
-        let path = dir.join("session.json");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.json");
         let first = FileStore::new(&path);
         // Another store of the same file, as another process would have: another open file.
         let second = FileStore::new(&path).lock_timeout(Duration::from_millis(100));
@@ -649,7 +632,11 @@ mod tests {
         drop(guard);
         waiting.await.unwrap().unwrap();
         drop(second.lock().await.unwrap());
-        assert_eq!(dir.names(), ["session.json.lock"], "the lock file stays");
+        assert_eq!(
+            names(dir.path()),
+            ["session.json.lock"],
+            "the lock file stays"
+        );
     }
 
     #[test]

@@ -10,7 +10,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::Request;
@@ -65,41 +64,14 @@ async fn load(base: &str, path: &Path) -> Session {
         .expect("the saved session")
 }
 
-/// A directory of its own for a test, removed with everything in it when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "stlock-session-store-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 #[tokio::test]
 async fn a_process_restarted_mid_session_continues_without_signing_in() {
     let emu = emulator().await;
     let client = Client::new(emu.config()).unwrap();
     let base = serve(App::new(StlockLayer::from_client(client.clone())).router()).await;
     sign_up(&client, "alice").await;
-    let dir = TempDir::new();
-    let path = dir.join("session.json");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.json");
 
     let first_run = Session::builder(endpoints(&base))
         .store(FileStore::new(&path))
@@ -162,8 +134,8 @@ async fn two_processes_racing_on_one_persisted_session_cause_one_refresh_and_nei
     // The children reach the app on loopback; this test's runtime serves it while it waits.
     let base = serve(router).await;
     let (_, pair) = sign_up(&client, "alice").await;
-    let dir = TempDir::new();
-    let path = dir.join("session.json");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.json");
     FileStore::new(&path)
         .save(Some(&Stored {
             pair: pair.clone(),
@@ -171,10 +143,12 @@ async fn two_processes_racing_on_one_persisted_session_cause_one_refresh_and_nei
         }))
         .await
         .unwrap();
-    let go = dir.join("go");
+    let go = dir.path().join("go");
     let before = counts(&emu);
 
-    let ready: Vec<PathBuf> = (0..2).map(|n| dir.join(&format!("ready-{n}"))).collect();
+    let ready: Vec<PathBuf> = (0..2)
+        .map(|n| dir.path().join(format!("ready-{n}")))
+        .collect();
     let mut children: Vec<_> = ready
         .iter()
         .map(|ready| {
@@ -290,9 +264,9 @@ async fn the_cli_signs_in_shows_the_user_and_signs_out() {
     let client = Client::new(emu.config()).unwrap();
     let base = serve(App::new(StlockLayer::from_client(client.clone())).router()).await;
     let (user, _) = sign_up(&client, "alice").await;
-    let dir = TempDir::new();
+    let dir = tempfile::tempdir().unwrap();
     // In a directory still to be created, as the CLI's default one is on a first run.
-    let file = dir.join("config/stlock-cli/session.json");
+    let file = dir.path().join("config/stlock-cli/session.json");
     let store = FileStore::new(&file);
 
     // Not signed in yet; a wrong password signs nobody in and is never shown.

@@ -4,9 +4,7 @@
 
 use std::ffi::OsStr;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use redis::cluster_async::ClusterConnection;
@@ -24,7 +22,8 @@ const FORMING: Duration = Duration::from_secs(30);
 
 pub struct RedisCluster {
     nodes: Vec<Node>,
-    dir: PathBuf,
+    /// The nodes' files, removed with the cluster.
+    dir: tempfile::TempDir,
 }
 
 struct Node {
@@ -47,26 +46,20 @@ impl RedisCluster {
     }
 
     async fn try_start(extra: &[&str]) -> Option<Self> {
-        static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "stlock-redis-cluster-{}-{}",
-            std::process::id(),
-            STARTED.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("a directory for the nodes' files");
+        let dir = tempfile::tempdir().expect("a directory for the nodes' files");
         let mut cluster = Self {
             nodes: Vec::new(),
             dir,
         };
         for port in free_ports(3) {
-            let conf = cluster.dir.join(format!("nodes-{port}.conf"));
+            let conf = cluster.dir.path().join(format!("nodes-{port}.conf"));
             let mut args: Vec<&OsStr> = ["--cluster-enabled", "yes", "--cluster-config-file"]
                 .map(OsStr::new)
                 .to_vec();
             args.extend([
                 conf.as_os_str(),
                 OsStr::new("--dir"),
-                cluster.dir.as_os_str(),
+                cluster.dir.path().as_os_str(),
             ]);
             args.extend(extra.iter().map(OsStr::new));
             let process = spawn(port, &args);
@@ -281,7 +274,6 @@ impl Drop for RedisCluster {
         for node in &mut self.nodes {
             node.kill();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
