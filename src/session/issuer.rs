@@ -169,7 +169,7 @@ impl AppEndpoints {
         let url = self
             .base
             .join(path)
-            .map_err(|_| unavailable(AppError::Status(StatusCode::BAD_REQUEST)))?;
+            .map_err(|_| unavailable(AppError::Url))?;
         let body = serde_json::to_vec(body).map_err(|_| unavailable(AppError::Unexpected))?;
         let response = self
             .http
@@ -212,6 +212,9 @@ enum AppError {
     Transport(#[source] reqwest::Error),
     #[error("the app answered something else than JSON of the expected shape")]
     Unexpected,
+    // The base was checked to be one an endpoint's name joins onto; kept rather than a panic.
+    #[error("the endpoint's URL could not be made from the app's base URL")]
+    Url,
 }
 
 #[derive(Serialize)]

@@ -110,6 +110,7 @@ pub enum Ended {
 }
 
 /// The tokens of a live session and when to refresh them.
+#[derive(Clone)]
 struct Live {
     access: AccessToken,
     refresh_token: Box<str>,
@@ -131,14 +132,18 @@ struct Schedule {
 }
 
 impl Schedule {
-    /// The tokens of `pair`, received `age` ago, and when they are due; their lifetime is
-    /// `known` when the token's own cannot be read.
+    /// The tokens of `pair`, received at `received` (by this machine's clock: a time ahead of
+    /// it counts as now), and when they are due; their lifetime is `known` when the token's own
+    /// cannot be read.
     fn live(
         &self,
         pair: TokenPair,
-        age: Duration,
+        received: SystemTime,
         known: Option<Duration>,
     ) -> Result<Live, SessionError> {
+        let age = SystemTime::now()
+            .duration_since(received)
+            .unwrap_or(Duration::ZERO);
         let lifetime = TokenDecoder::unverified_times(&pair.access_token)
             .and_then(|times| Some(Duration::from_secs(times.exp.saturating_sub(times.iat?))))
             .or(known)
@@ -249,10 +254,7 @@ impl SessionBuilder {
     /// A session of a pair received at `received` (as a program that keeps its session across
     /// runs stored it): its schedule is counted from then.
     pub fn resume(self, pair: TokenPair, received: SystemTime) -> Result<Session, SessionError> {
-        let age = SystemTime::now()
-            .duration_since(received)
-            .unwrap_or(Duration::ZERO);
-        let live = self.schedule.live(pair, age, None)?;
+        let live = self.schedule.live(pair, received, None)?;
         Ok(Session {
             inner: Arc::new(Inner {
                 issuer: self.issuer,
@@ -362,12 +364,8 @@ impl Session {
             State::Live(live) => {
                 answer = current(live, now, cause.clone());
                 Arc::new(State::Live(Live {
-                    access: live.access.clone(),
-                    refresh_token: live.refresh_token.clone(),
-                    due: live.due,
-                    expires: live.expires,
-                    lifetime: live.lifetime,
                     quiet_until: Some(now + RETRY_AFTER_FAULT),
+                    ..live.clone()
                 }))
             }
             State::Ended(ended) => {
@@ -427,10 +425,10 @@ impl Inner {
                 // Another process refreshed first: its pair, not a second exchange of a spent
                 // refresh token.
                 Some(stored) if *stored.pair.refresh_token != *refresh_token => {
-                    let age = SystemTime::now()
-                        .duration_since(stored.received)
-                        .unwrap_or(Duration::ZERO);
-                    return self.adopt(self.schedule.live(stored.pair, age, Some(lifetime))?);
+                    let live = self
+                        .schedule
+                        .live(stored.pair, stored.received, Some(lifetime))?;
+                    return self.adopt(live);
                 }
                 Some(_) => {}
                 None => return Err(self.end(Ended::Removed)),
@@ -447,7 +445,7 @@ impl Inner {
                 self.save(Some(&stored)).await;
                 self.adopt(
                     self.schedule
-                        .live(stored.pair, Duration::ZERO, Some(lifetime))?,
+                        .live(stored.pair, stored.received, Some(lifetime))?,
                 )
             }
             Err(IssuerError::Refused(cause)) => {
@@ -617,7 +615,11 @@ mod tests {
     fn due_a_margin_before_the_end_of_the_lifetime_counted_from_receipt() {
         // Issued long ago by its own clock: only `exp - iat` counts.
         let live = schedule(Duration::from_secs(60), 0.0)
-            .live(pair(token(1_000, 1_600)), Duration::from_secs(100), None)
+            .live(
+                pair(token(1_000, 1_600)),
+                SystemTime::now() - Duration::from_secs(100),
+                None,
+            )
             .unwrap();
         let now = Instant::now();
         let to_due = live.due.saturating_duration_since(now).as_secs_f64();
@@ -629,13 +631,13 @@ mod tests {
     #[test]
     fn the_margin_is_at_most_half_the_lifetime_and_jitter_at_most_its_share() {
         let live = schedule(Duration::from_secs(600), 0.0)
-            .live(pair(token(0, 10)), Duration::ZERO, None)
+            .live(pair(token(0, 10)), SystemTime::now(), None)
             .unwrap();
         let to_due = live.due.saturating_duration_since(Instant::now());
         assert!(to_due <= Duration::from_secs(5) && to_due > Duration::from_secs(4));
         for _ in 0..100 {
             let live = schedule(Duration::ZERO, 0.1)
-                .live(pair(token(0, 100)), Duration::ZERO, None)
+                .live(pair(token(0, 100)), SystemTime::now(), None)
                 .unwrap();
             let to_due = live.due.saturating_duration_since(Instant::now());
             assert!(to_due > Duration::from_secs(89) && to_due <= Duration::from_secs(100));
@@ -650,12 +652,12 @@ mod tests {
         let schedule = schedule(Duration::from_secs(60), 0.0);
         let unreadable = || pair("not.a-token".into());
         assert!(matches!(
-            schedule.live(unreadable(), Duration::ZERO, None),
+            schedule.live(unreadable(), SystemTime::now(), None),
             Err(SessionError::UnreadableToken)
         ));
         let known = Duration::from_secs(600);
         let live = schedule
-            .live(unreadable(), Duration::ZERO, Some(known))
+            .live(unreadable(), SystemTime::now(), Some(known))
             .unwrap();
         assert_eq!(live.lifetime, known);
     }

@@ -24,9 +24,10 @@ pub use future::ResponseFuture;
 /// - **A `401` that says the token is invalid** (`WWW-Authenticate: Bearer error="invalid_token"`,
 ///   as `StlockLayer` answers a token it refuses): the session refreshes now (once, whatever
 ///   the number of requests that saw that token refused), and the request is sent again, once,
-///   when its body is empty (`GET`, `DELETE`, …): only such a request can be rebuilt here. A
-///   request with a body is not sent again: its `401` is the response, and the next request
-///   carries the new token.
+///   when its body is empty (`GET`, `DELETE`, …): only such a request can be rebuilt here, from
+///   a copy of its head (method, URI, headers, extensions) and a clone of the service, made
+///   before it is sent. A request with a body is not sent again: its `401` is the response, and
+///   the next request carries the new token.
 /// - **gRPC** (`content-type: application/grpc…`): never sent again (its body is a stream, and
 ///   its refusal arrives as an `UNAUTHENTICATED` status); refresh-ahead keeps its token valid.
 /// - **No token to give** (the session ended, or the issuer unreachable past the token's
