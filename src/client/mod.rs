@@ -376,16 +376,15 @@ impl Client {
         if status.is_redirection() || *response.url() != inner.urls[op as usize] {
             return Err(Error::Redirected { status });
         }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|err| self.transport(err))? {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BODY {
-                return Err(Error::UnexpectedResponse {
-                    status,
-                    reason: format!("the body is larger than {MAX_RESPONSE_BODY} bytes"),
-                });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let Some(bytes) = read_capped(&mut response)
+            .await
+            .map_err(|err| self.transport(err))?
+        else {
+            return Err(Error::UnexpectedResponse {
+                status,
+                reason: format!("the body is larger than {MAX_RESPONSE_BODY} bytes"),
+            });
+        };
         if status.is_success() {
             Ok((status, bytes))
         } else {
@@ -449,6 +448,22 @@ pub struct GrantDecision {
     /// `detail` here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// A response's body, read chunk by chunk up to [`MAX_RESPONSE_BODY`] bytes: `None` when it is
+/// larger, so that a server (or whatever answers in its place) cannot make a caller hold an
+/// endless body in memory.
+pub(crate) async fn read_capped(
+    response: &mut reqwest::Response,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if bytes.len() + chunk.len() > MAX_RESPONSE_BODY {
+            return Ok(None);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(bytes))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use serde::Serialize;
 
-use crate::client::{Client, Error, Refusal};
+use crate::client::{read_capped, Client, Error, Refusal};
 use crate::refresh::BoxFuture;
 use crate::token::TokenPair;
 
@@ -117,7 +117,10 @@ impl Issuer for Client {
 ///
 /// For programs in users' hands (a CLI, a desktop app): they hold no API key and no secret;
 /// the app verifies every token. A `401` or `422` from the app is a refusal; anything else that
-/// is not a pair (a `5xx`, a proxy's page, no answer) leaves the session as it is.
+/// is not a pair (a `5xx`, a proxy's page, no answer) leaves the session as it is. As the
+/// [`Client`] does, it follows no redirect (a followed one would carry the password or the
+/// refresh token elsewhere: it is an answer that is not a pair) and reads no body larger than a
+/// megabyte.
 ///
 /// ```
 /// use stlock::session::AppEndpoints;
@@ -138,16 +141,20 @@ pub struct InvalidEndpoint;
 
 impl AppEndpoints {
     /// The endpoints under `base` (a trailing `/` or not), with a client of their own that gives
-    /// each call 10 seconds.
+    /// each call 10 seconds and follows no redirect.
     pub fn new(base: &str) -> Result<Self, InvalidEndpoint> {
         let http = reqwest::Client::builder()
             .timeout(crate::config::DEFAULT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|_| InvalidEndpoint)?;
         Self::with_http_client(base, http)
     }
 
     /// The endpoints under `base`, called through `http` (its timeouts, TLS and proxy settings).
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`: an answer that comes from
+    /// elsewhere than the endpoint is refused, but a redirect reqwest follows has carried the
+    /// request's body there already.
     pub fn with_http_client(base: &str, http: reqwest::Client) -> Result<Self, InvalidEndpoint> {
         let mut base = reqwest::Url::parse(base).map_err(|_| InvalidEndpoint)?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
@@ -171,20 +178,24 @@ impl AppEndpoints {
             .join(path)
             .map_err(|_| unavailable(AppError::Url))?;
         let body = serde_json::to_vec(body).map_err(|_| unavailable(AppError::Unexpected))?;
-        let response = self
+        let mut response = self
             .http
-            .post(url)
+            .post(url.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()
             .await
             .map_err(|error| unavailable(AppError::Transport(error.without_url())))?;
-        match response.status() {
+        let status = response.status();
+        if status.is_redirection() || *response.url() != url {
+            return Err(unavailable(AppError::Redirected(status)));
+        }
+        match status {
             status if status.is_success() => {
-                let bytes = response
-                    .bytes()
+                let bytes = read_capped(&mut response)
                     .await
-                    .map_err(|error| unavailable(AppError::Transport(error.without_url())))?;
+                    .map_err(|error| unavailable(AppError::Transport(error.without_url())))?
+                    .ok_or_else(|| unavailable(AppError::TooLarge))?;
                 serde_json::from_slice(&bytes).map_err(|_| unavailable(AppError::Unexpected))
             }
             status @ (StatusCode::UNAUTHORIZED | StatusCode::UNPROCESSABLE_ENTITY) => {
@@ -212,6 +223,10 @@ enum AppError {
     Transport(#[source] reqwest::Error),
     #[error("the app answered something else than JSON of the expected shape")]
     Unexpected,
+    #[error("the app answered a redirect ({0}), which is not followed")]
+    Redirected(StatusCode),
+    #[error("the app's answer is larger than a megabyte")]
+    TooLarge,
     // The base was checked to be one an endpoint's name joins onto; kept rather than a panic.
     #[error("the endpoint's URL could not be made from the app's base URL")]
     Url,

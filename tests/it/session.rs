@@ -171,3 +171,41 @@ async fn logging_out_revokes_the_session() {
         assert!(!shown.contains(&pair.access_token) && !shown.contains(&pair.refresh_token));
     }
 }
+
+/// An app (or whatever answers in its place) that redirects, or sends a body without end: no
+/// token goes elsewhere, nothing endless is read, and the session is not ended by it.
+#[tokio::test]
+async fn the_apps_endpoints_follow_no_redirect_and_read_no_endless_body() {
+    use stlock::session::IssuerError;
+
+    use crate::support::raw::RawServer;
+
+    let mut elsewhere =
+        RawServer::json("200 OK", r#"{"access_token":"a","refresh_token":"r"}"#).await;
+    let redirecting = RawServer::answering(format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: {}/refresh\r\ncontent-length: 0\r\n\r\n",
+        elsewhere.endpoint()
+    ))
+    .await;
+    let app = AppEndpoints::new(&redirecting.endpoint()).unwrap();
+    let answer = app.refresh("the-refresh-token").await;
+    let Err(IssuerError::Unavailable(cause)) = answer else {
+        panic!("not unavailable: {answer:?}");
+    };
+    assert!(cause.to_string().contains("redirect"), "{cause}");
+    assert!(
+        elsewhere.try_received().is_none(),
+        "the token went nowhere else"
+    );
+
+    let endless = RawServer::endless_body().await;
+    let app = AppEndpoints::new(&endless.endpoint()).unwrap();
+    let answer = app.refresh("the-refresh-token").await;
+    let Err(IssuerError::Unavailable(cause)) = answer else {
+        panic!("not unavailable: {answer:?}");
+    };
+    assert!(
+        cause.to_string().contains("larger than a megabyte"),
+        "{cause}"
+    );
+}
