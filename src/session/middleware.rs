@@ -55,17 +55,18 @@ impl Middleware for SessionMiddleware {
         if !says_token_refused(response.status(), response.headers()) {
             return Ok(response);
         }
-        let token = self
+        let renewed = self
             .session
             .refresh_rejected(&token)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
+        // Sent again only with another token, and only when it can be.
         match again {
-            Some(mut again) => {
-                authorize(again.headers_mut(), &token);
+            Some(mut again) if renewed != token => {
+                authorize(again.headers_mut(), &renewed);
                 next.run(again, extensions).await
             }
-            None => Ok(response),
+            _ => Ok(response),
         }
     }
 }

@@ -74,6 +74,10 @@ pub const DEFAULT_MARGIN: Duration = Duration::from_secs(60);
 pub const DEFAULT_JITTER: f64 = 0.1;
 /// How long an issuer that could not be asked is left alone before it is asked again.
 pub const RETRY_AFTER_FAULT: Duration = Duration::from_secs(1);
+/// How long after a refresh that a server's refusal brought about another refusal brings about
+/// none: a server that refuses every token (not of this pool, or hostile) must not make every
+/// request spend a refresh.
+pub const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A signed-in program's tokens, kept fresh: see the [module](self).
 ///
@@ -88,8 +92,9 @@ struct Inner {
     store: Option<Box<dyn SessionStore>>,
     schedule: Schedule,
     state: ArcSwap<State>,
-    /// Held by the one refresh (or sign-out) in flight, until it has stored what it brought.
-    renewing: Arc<Mutex<()>>,
+    /// Held by the one refresh (or sign-out) in flight, until it has stored what it brought;
+    /// it keeps when a server's refusal last brought one about.
+    renewing: Arc<Mutex<Option<Instant>>>,
 }
 
 enum State {
@@ -261,7 +266,7 @@ impl SessionBuilder {
                 store: self.store,
                 schedule: self.schedule,
                 state: ArcSwap::from_pointee(State::Live(live)),
-                renewing: Arc::new(Mutex::new(())),
+                renewing: Arc::new(Mutex::new(None)),
             }),
         })
     }
@@ -302,7 +307,9 @@ impl Session {
 
     /// A server refused `rejected` as invalid (a `401` with `error="invalid_token"`): refreshes
     /// now, unless the session's token is already another one (refreshed meanwhile), which is
-    /// then handed out. Once however many requests report the same token.
+    /// then handed out. Once however many requests report the same token, and at most once in
+    /// [`FORCED_REFRESH_INTERVAL`]: within it, the current token is handed out as it is (a
+    /// server refusing every token must not make each request spend a refresh).
     pub async fn refresh_rejected(
         &self,
         rejected: &AccessToken,
@@ -322,21 +329,26 @@ impl Session {
     /// holds the lock until it has stored the new pair; the others wait for the lock, then
     /// find the new pair.
     async fn renew(&self, rejected: Option<&AccessToken>) -> Result<AccessToken, SessionError> {
-        let guard = Arc::clone(&self.inner.renewing).lock_owned().await;
+        let mut guard = Arc::clone(&self.inner.renewing).lock_owned().await;
         let now = Instant::now();
         let state = self.inner.state.load_full();
+        // A refusal forces a refresh of the token refused, not of a newer one, and not within
+        // `FORCED_REFRESH_INTERVAL` of the last one it forced.
+        let forced = rejected.is_some_and(|rejected| {
+            matches!(&*state, State::Live(live) if *rejected == live.access)
+                && guard.is_none_or(|last| now >= last + FORCED_REFRESH_INTERVAL)
+        });
         let live = match &*state {
             State::Ended(ended) => return Err(SessionError::Ended(*ended)),
-            State::Live(live)
-                if now < live.due && rejected.is_none_or(|rejected| *rejected != live.access) =>
-            {
-                return Ok(live.access.clone())
-            }
+            State::Live(live) if now < live.due && !forced => return Ok(live.access.clone()),
             State::Live(live) if live.quiet_until.is_some_and(|quiet| now < quiet) => {
                 return current(live, now, None);
             }
             State::Live(live) => live,
         };
+        if forced {
+            *guard = Some(now);
+        }
         let inner = Arc::clone(&self.inner);
         let (refresh_token, lifetime) = (live.refresh_token.clone(), live.lifetime);
         let refreshing = tokio::spawn(async move {

@@ -334,3 +334,47 @@ async fn through_reqwest_middleware_a_refused_token_is_refreshed_and_sent_again_
     );
     assert_eq!(app.hits(), 3, "no second call");
 }
+
+/// A server that refuses every token (not of this pool, or hostile): one refresh, one resend,
+/// then its refusals are the answers until `FORCED_REFRESH_INTERVAL` has passed, rather than a
+/// refresh spent on every request.
+#[tokio::test]
+async fn a_server_refusing_every_token_costs_one_refresh_not_one_per_request() {
+    use axum::response::IntoResponse;
+
+    let app = App::start().await;
+    let (_, _, session) = app.refused_session("alice").await;
+    let refusals = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&refusals);
+    let refusing = serve(Router::new().route(
+        "/me",
+        get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(
+                        http::header::WWW_AUTHENTICATE,
+                        r#"Bearer error="invalid_token""#,
+                    )],
+                )
+                    .into_response()
+            }
+        }),
+    ))
+    .await;
+    let elsewhere = App {
+        base: refusing,
+        ..app
+    };
+    for _ in 0..3 {
+        let (status, _) = elsewhere.call(&session, "GET", "").await.unwrap();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(elsewhere.refreshes(), 1, "one refresh");
+    assert_eq!(
+        refusals.load(Ordering::SeqCst),
+        4,
+        "sent again once, after that refresh"
+    );
+}

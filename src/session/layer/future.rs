@@ -15,6 +15,9 @@ use crate::session::{AccessToken, Session, SessionError};
 /// The session's answer: a token, or why there is none.
 type TokenFuture = BoxFuture<'static, Result<AccessToken, SessionError>>;
 
+/// A refresh after a refusal: a new token, `None` when the session kept the one refused.
+type RenewalFuture = BoxFuture<'static, Result<Option<AccessToken>, SessionError>>;
+
 pin_project! {
     /// Response future of [`SessionService`](super::SessionService): the token (at once when it
     /// is not due), the inner service's future, and after a `401` for an invalid token, the
@@ -51,7 +54,7 @@ pin_project! {
             replay: Option<Box<Replay<S>>>,
         },
         Refreshing {
-            refresh: TokenFuture,
+            refresh: RenewalFuture,
             refused: Option<S::Response>,
             replay: Option<Box<Replay<S>>>,
         },
@@ -144,8 +147,11 @@ where
                     // gets its `401`, and the next request the new token.
                     let replay = replay.take();
                     State::Refreshing {
-                        refresh: Box::pin(async move { session.refresh_rejected(&rejected).await }),
-                        refused: replay.is_none().then_some(response),
+                        refresh: Box::pin(async move {
+                            let token = session.refresh_rejected(&rejected).await;
+                            token.map(|token| (token != rejected).then_some(token))
+                        }),
+                        refused: Some(response),
                         replay,
                     }
                 }
@@ -154,13 +160,19 @@ where
                     refused,
                     replay,
                 } => {
-                    let token = ready!(refresh.as_mut().poll(cx)).map_err(CallError::Session)?;
-                    if let Some(response) = refused.take() {
-                        return Poll::Ready(Ok(response));
-                    }
-                    State::Replaying {
-                        replay: replay.take(),
-                        token,
+                    let renewed = ready!(refresh.as_mut().poll(cx)).map_err(CallError::Session)?;
+                    // Sent again only with another token, and only when it can be: else the
+                    // refusal is the answer.
+                    match (renewed, replay.take()) {
+                        (Some(token), Some(replay)) => State::Replaying {
+                            replay: Some(replay),
+                            token,
+                        },
+                        _ => {
+                            return Poll::Ready(
+                                refused.take().map(Ok).unwrap_or(Err(CallError::Polled)),
+                            )
+                        }
                     }
                 }
                 StateProj::Replaying { replay, token } => {

@@ -23,7 +23,9 @@ pub use future::ResponseFuture;
 ///   token first, once however many requests ask. A token not due costs a load and a clock read.
 /// - **A `401` that says the token is invalid** (`WWW-Authenticate: Bearer error="invalid_token"`,
 ///   as `StlockLayer` answers a token it refuses): the session refreshes now (once, whatever
-///   the number of requests that saw that token refused), and the request is sent again, once,
+///   the number of requests that saw that token refused, and at most once in
+///   [`FORCED_REFRESH_INTERVAL`](super::FORCED_REFRESH_INTERVAL)), and the request is sent
+///   again with the new token, once,
 ///   when its body is empty (`GET`, `DELETE`, …): only such a request can be rebuilt here, from
 ///   a copy of its head (method, URI, headers, extensions) and a clone of the service, made
 ///   before it is sent. A request with a body is not sent again: its `401` is the response, and
